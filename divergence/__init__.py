@@ -1,0 +1,1 @@
+"""Prove a shadow system is safe to flip."""

@@ -1,0 +1,189 @@
+"""The core: read a window from both sides, compare every event, classify every difference.
+
+    entries + rows -> deliveries/events (records) -> divergences (compare) -> classified (rules)
+
+An event belongs to the window by the stream id of its FIRST delivery (DESIGN 9), so the
+read looks back before the window for earlier deliveries (as far as the events'
+`stripe_created` says, at most `stream.max_lookback`) and a settle time past its end
+for late retries. Rails rows are fetched by event id; the window SQL only finds
+events CB never logged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from divergence.classify.rules import RuleSet
+from divergence.compare.differences import Context, compare_event, processed_at_ms
+from divergence.config import Config
+from divergence.model import Delivery, Divergence, EventResult, Malformed, ShadowEvent, StreamEntry, Window
+from divergence.records.entries import Excluded, parse_entry
+from divergence.sources import LegacySource, StreamSource
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Analysis:
+    window: Window
+    events: list[EventResult]
+    deliveries: list[Delivery]  # valid CB deliveries whose stream id lies in the window
+    malformed: list[Malformed]
+    ignored: int  # entries of event types the config does not list
+    primary: int  # entries written in primary mode
+    legacy_durations_ms: list[float]
+    stream_first_ms: int | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def compared(self) -> list[EventResult]:
+        return [e for e in self.events if not e.pending]
+
+    @property
+    def pending(self) -> list[EventResult]:
+        return [e for e in self.events if e.pending]
+
+    @property
+    def divergences(self) -> list[Divergence]:
+        return [d for e in self.compared for d in e.divergences]
+
+
+def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: Window, rules: RuleSet,
+            progress: Progress | None = None) -> Analysis:
+    say = progress or (lambda _: None)
+    settle_ms = int(config.settle * 1000)
+    types = frozenset(config.event_types)
+
+    say("reading the stream window")
+    in_window = [parse_entry(e, config.stream.fields, types) for e in stream.read_range(window.start_ms, window.end_ms)]
+    deliveries = [p for p in in_window if isinstance(p, Delivery)]
+    excluded = [p for p in in_window if isinstance(p, Excluded)]
+
+    # Earlier deliveries: an event first delivered before the window belongs to an earlier one.
+    created = [d.stripe_created * 1000 for d in deliveries if d.stripe_created is not None]
+    lookback_start = max(window.start_ms - int(config.stream.max_lookback * 1000),
+                         min([window.start_ms - settle_ms, *created]))
+    say("reading earlier deliveries")
+    before = _valid(stream.read_range(lookback_start, window.start_ms), config, types)
+    after_end = min(window.end_ms + settle_ms, max(window.reference_ms, window.end_ms))
+    after = _valid(stream.read_range(window.end_ms, after_end), config, types) if after_end > window.end_ms else []
+
+    earlier_ids = {d.event_id for d in before}
+    by_event: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        if delivery.event_id not in earlier_ids:
+            by_event[delivery.event_id].append(delivery)
+    for delivery in after:  # late retries of events first delivered in the window
+        if delivery.event_id in by_event:
+            by_event[delivery.event_id].append(delivery)
+    events = [ShadowEvent(eid, ds[0].event_type, ds) for eid, ds in by_event.items()]
+    settled = [e for e in events if window.reference_ms - e.first.ms >= settle_ms]
+
+    say(f"fetching Rails rows for {len(settled)} events")
+    rows_by_id = _group_rows(legacy.fetch_by_ids([e.event_id for e in settled]), config)
+
+    results: list[EventResult] = []
+    for event in events:
+        pending = window.reference_ms - event.first.ms < settle_ms
+        rep = event.representative
+        result = EventResult(event.event_id, event.event_type, event.first.stream_id, event.first.ms, pending,
+                             rep.result if rep else _shadow_result(event))
+        if not pending:
+            result.divergences = compare_event(event, rows_by_id.get(event.event_id, []), config,
+                                               window.reference_ms)
+        results.append(result)
+
+    say("finding events only Rails processed")
+    seen_by_cb = earlier_ids | set(by_event) | {d.event_id for d in after} | {x.event_id for x in excluded}
+    window_rows = legacy.fetch_window(window.start - timedelta(milliseconds=settle_ms),
+                                      window.end + timedelta(milliseconds=settle_ms))
+    results.extend(_rails_only(window_rows, seen_by_cb, config, window, settle_ms))
+
+    for result in results:
+        result.divergences = rules.classify(result.divergences)
+    results.sort(key=lambda r: (r.at_ms, r.event_id))
+
+    legacy_durations = _legacy_durations(rows_by_id, config)
+    return Analysis(
+        window=window,
+        events=results,
+        deliveries=deliveries,
+        malformed=[p for p in in_window if isinstance(p, Malformed)],
+        ignored=sum(1 for x in excluded if x.reason == "ignored"),
+        primary=sum(1 for x in excluded if x.reason == "primary"),
+        legacy_durations_ms=legacy_durations,
+        stream_first_ms=stream.first_ms(),
+        sources={"stream": stream.describe(), "legacy": legacy.describe()},
+    )
+
+
+def _valid(entries: Iterable[StreamEntry], config: Config, types: frozenset[str]) -> list[Delivery]:
+    parsed = (parse_entry(e, config.stream.fields, types) for e in entries)
+    return [p for p in parsed if isinstance(p, Delivery)]
+
+
+def _shadow_result(event: ShadowEvent) -> str | None:
+    results = {d.result for d in event.deliveries}
+    for result in ("error", "skipped", "duplicate"):
+        if result in results:
+            return result
+    return None
+
+
+def _group_rows(rows: list[dict[str, Any]], config: Config) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[str(row.get(config.legacy.event_id_column))].append(row)
+    return grouped
+
+
+def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config, window: Window,
+                settle_ms: int) -> list[EventResult]:
+    """Rails rows processed in the window for events CB never logged: missing_in_shadow."""
+    types = set(config.event_types)
+    type_column = config.legacy.event_type_column
+    out = []
+    for event_id, group in _group_rows(rows, config).items():
+        if event_id in seen_by_cb:
+            continue
+        times = [t for t in (processed_at_ms(r, config) for r in group) if t is not None]
+        if not times:
+            continue
+        first_ms = min(times)
+        if not window.start_ms <= first_ms < window.end_ms:
+            continue
+        event_type = str(group[0].get(type_column) or "") if type_column else ""
+        if type_column and event_type not in types:
+            continue
+        pending = window.reference_ms - first_ms < settle_ms
+        result = EventResult(event_id, event_type, "", first_ms, pending, None)
+        if not pending:
+            ctx = Context(event_id, event_type, "", first_ms, (window.reference_ms - first_ms) / 1000, None, None)
+            result.divergences = [Divergence(
+                event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
+                rails_value="processed" if len(group) == 1 else f"processed x{len(group)}",
+                detail="CB never logged it", stream_id="", at_ms=first_ms, age_s=ctx.age_s,
+            )]
+        out.append(result)
+    return out
+
+
+def _legacy_durations(rows_by_id: dict[str, list[dict[str, Any]]], config: Config) -> list[float]:
+    column = config.legacy.duration_ms_column
+    if not column:
+        return []
+    out = []
+    for rows in rows_by_id.values():
+        value = rows[0].get(column)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(float(value))
+        elif value is not None:
+            try:
+                out.append(float(value))
+            except (TypeError, ValueError):
+                pass
+    return out

@@ -1,0 +1,1 @@
+"""Classified divergences: YAML rules say timing, bug or expected."""

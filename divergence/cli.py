@@ -1,0 +1,338 @@
+"""The command line: parse options, call the library, render, map errors to exit codes.
+
+Exit codes: 0 success/pass, 1 check failed, 2 usage or config error, 3 a source
+unreachable, 4 internal error (traceback written to a file), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from divergence import render
+from divergence.errors import DivergenceError, UsageError
+from divergence.model import CATEGORIES, KINDS, Window, datetime_to_ms, display, ms_to_datetime
+from divergence.timeparse import parse_duration, parse_time
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help=(
+        "Prove a shadow system is safe to flip.\n\n"
+        "Reads CB's shadow log (a Redis stream) and Rails' outcomes (the legacy database), compares "
+        "every Stripe event field by field, and classifies each difference as timing, bug or expected "
+        "with YAML rules.\n\n"
+        "Start with: [bold]divergence daily-check --config examples/divergence.yaml "
+        "--snapshot examples/shadow-week[/bold]"
+    ),
+)
+
+# -- shared options ----------------------------------------------------------
+
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", "-c", help="Config file. Default: $DIVERGENCE_CONFIG, else ./divergence.yaml.",
+    show_default=False)]
+SnapshotOpt = Annotated[Optional[Path], typer.Option(
+    "--snapshot", help="Read a saved snapshot folder instead of the live Redis and database.",
+    show_default=False)]
+SinceOpt = Annotated[str, typer.Option(
+    "--since", help="Window start: a duration before --until (24h, 7d) or a time (2026-12-01T00:00Z).")]
+UntilOpt = Annotated[Optional[str], typer.Option(
+    "--until", help="Window end and reference time ('now'). Default: now, or the snapshot's as_of.",
+    show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an internal error.")]
+CategoryOpt = Annotated[Optional[list[str]], typer.Option(
+    "--category", help=f"Only these categories ({', '.join(CATEGORIES)}). Repeatable.", show_default=False)]
+KindOpt = Annotated[Optional[list[str]], typer.Option(
+    "--kind", help=f"Only these kinds ({', '.join(KINDS)}). Repeatable.", show_default=False)]
+EventTypeOpt = Annotated[Optional[list[str]], typer.Option(
+    "--event-type", help="Only these event types (globs such as 'invoice.*'). Repeatable.", show_default=False)]
+RuleOpt = Annotated[Optional[list[str]], typer.Option(
+    "--rule", help="Only divergences classified by these rule ids ('none' = unexplained). Repeatable.",
+    show_default=False)]
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    json = "json"
+    table = "table"
+
+
+def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
+    """The one place errors become a line on stderr and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        debug = kwargs.get("debug", False)
+        try:
+            code = command(*args, **kwargs) or 0
+        except DivergenceError as exc:
+            render.console(stderr=True).print(render.safe(f"error: {exc}"))
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            render.console(stderr=True).print("interrupted")
+            code = 130
+        except BrokenPipeError:
+            code = 0
+        except Exception as exc:  # an internal error: one line, the traceback kept
+            if debug:
+                traceback.print_exc()
+            else:
+                path = Path(tempfile.gettempdir()) / f"divergence-crash-{int(time.time())}.log"
+                path.write_text(traceback.format_exc(), encoding="utf-8")
+                render.console(stderr=True).print(render.safe(
+                    f"internal error: {type(exc).__name__}: {exc} (traceback in {path}; --debug shows it)"))
+            code = 4
+        raise typer.Exit(code)
+
+    return wrapper
+
+
+class Run:
+    """What every command needs: config, sources, rules, window."""
+
+    def __init__(self, config_path: Path | None, snapshot: Path | None, since: str, until: str | None) -> None:
+        from divergence.classify.rules import load_rules
+        from divergence.config import find_config, load_config
+        from divergence.sources.open import open_sources
+
+        config = load_config(find_config(str(config_path) if config_path else None))
+        self.rules = load_rules(config.rule_paths)  # config and rules fail before any source is touched
+        sources = open_sources(config, snapshot)
+        self.config, self.stream, self.legacy = sources.config, sources.stream, sources.legacy
+        now = datetime.now(timezone.utc)
+        default_ref = ms_to_datetime(sources.default_reference_ms) if sources.default_reference_ms else now
+        try:
+            end = parse_time(until, now=default_ref) if until else default_ref
+            try:
+                start = end - timedelta(seconds=parse_duration(since))
+            except ValueError:
+                start = parse_time(since, now=end)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if start >= end:
+            raise UsageError(f"the window is empty: --since {since} is not before --until {display(end)}")
+        self.window = Window(datetime_to_ms(start), datetime_to_ms(end), datetime_to_ms(end))
+
+    def progress(self) -> Callable[[str], None] | None:
+        if not sys.stderr.isatty():
+            return None
+        err = render.console(stderr=True)
+        return lambda message: err.print(render.safe(f"… {message}"), style="dim")
+
+
+def _filters(category, kind, event_type, rule):
+    from divergence.reports.filters import Filters
+
+    for value in category or ():
+        if value not in CATEGORIES:
+            raise UsageError(f"--category {value!r}: use one of {', '.join(CATEGORIES)}")
+    for value in kind or ():
+        if value not in KINDS:
+            raise UsageError(f"--kind {value!r}: use one of {', '.join(KINDS)}")
+    return Filters(tuple(category or ()), tuple(kind or ()), tuple(event_type or ()), tuple(rule or ()))
+
+
+def _out() -> Any:
+    return sys.stdout
+
+
+# -- commands ------------------------------------------------------------------
+
+@app.command("daily-check")
+@guarded
+def daily_check(
+    config: ConfigOpt = None,
+    snapshot: SnapshotOpt = None,
+    since: SinceOpt = "24h",
+    until: UntilOpt = None,
+    format: Annotated[Optional[Format], typer.Option("--format", "-f", help="table (default), csv or json.",
+                                                     show_default=False)] = None,
+    debug: DebugOpt = False,
+) -> int:
+    """The runbook's daily check: divergence rate, error rate, dedup hits, processing times,
+    counts per category and kind, the top divergence groups, and pass/fail.
+
+    Exit 0 when every threshold holds, 1 when one is breached (or nothing was compared),
+    2 on a usage or config error, 3 when a source cannot be read.
+    """
+    from divergence.analysis import analyse
+    from divergence.reports.daily import as_dict, daily_check as build
+
+    run = Run(config, snapshot, since, until)
+    report = build(analyse(run.config, run.stream, run.legacy, run.window, run.rules, run.progress()),
+                   run.config.thresholds)
+    fmt = format or Format.table
+    if fmt is Format.json:
+        sys.stdout.buffer.write(render.dumps_json({"schema_version": render.SCHEMA_VERSION,
+                                                   "command": "daily-check", **as_dict(report)}))
+    elif fmt is Format.csv:
+        from divergence.render_daily import BY_TYPE_COLUMNS, by_type_rows
+
+        render.write_csv(sys.stdout, BY_TYPE_COLUMNS, by_type_rows(report))
+    else:
+        from divergence.render_daily import print_daily
+
+        print_daily(render.console(), report)
+    return 0 if report.passed else 1
+
+
+@app.command()
+@guarded
+def export(
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many divergent events, newest first.")] = 100,
+    config: ConfigOpt = None,
+    snapshot: SnapshotOpt = None,
+    until: UntilOpt = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file (atomically) "
+                                                   "instead of stdout.", show_default=False)] = None,
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, jsonl, json or table.")] = ExportFormat.csv,
+    category: CategoryOpt = None,
+    kind: KindOpt = None,
+    event_type: EventTypeOpt = None,
+    rule: RuleOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """The last N divergent events (pending excluded), one row per divergence: event id, type, time,
+    kind, field, CB value, Rails value, category and rule. CSV by default, even on a terminal.
+    """
+    from divergence.reports.export import COLUMNS, last_divergent, rows
+
+    filters = _filters(category, kind, event_type, rule)
+    run = Run(config, snapshot, "1h", until)
+    result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window.reference_ms, last,
+                            filters, run.progress())
+    if result.reached_stream_start and sys.stderr.isatty():
+        render.console(stderr=True).print(render.safe(
+            f"note: found {len(result.events)} of {last} events; the stream starts at "
+            f"{display(ms_to_datetime(result.scanned_from_ms))}"))
+
+    def write(handle) -> None:
+        if format is ExportFormat.csv:
+            render.write_csv(handle, COLUMNS, rows(result))
+        elif format is ExportFormat.jsonl:
+            render.write_jsonl(handle, rows(result))
+        elif format is ExportFormat.json:
+            handle.write(render.dumps_json({"schema_version": render.SCHEMA_VERSION, "command": "export",
+                                            "rows": list(rows(result))}).decode())
+        else:
+            c = render.console()
+            c.file = handle if handle is not sys.stdout else c.file
+            c.print(render.table(None, COLUMNS, ([r[k] for k in COLUMNS] for r in rows(result))))
+
+    if output:
+        with render.AtomicText(output) as handle:
+            write(handle)
+    else:
+        write(sys.stdout)
+    return 0
+
+
+@app.command()
+@guarded
+def group(
+    by: Annotated[list[str], typer.Option("--by", "-b", help="Group key; repeat for several: event_type, kind, "
+                                          "field, category, rule, signature, customer, subscription.")] = ["event_type"],
+    config: ConfigOpt = None,
+    snapshot: SnapshotOpt = None,
+    since: SinceOpt = "24h",
+    until: UntilOpt = None,
+    format: Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal default), csv "
+                                                     "(piped default) or json.", show_default=False)] = None,
+    category: CategoryOpt = None,
+    kind: KindOpt = None,
+    event_type: EventTypeOpt = None,
+    rule: RuleOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Divergences counted by one or more keys, largest first, with share and example event ids.
+    Fix the biggest systematic groups first.
+    """
+    from divergence.analysis import analyse
+    from divergence.reports.groups import GROUP_KEYS, group as build
+
+    for key in by:
+        if key not in GROUP_KEYS:
+            raise UsageError(f"--by {key!r}: use one of {', '.join(GROUP_KEYS)}")
+    filters = _filters(category, kind, event_type, rule)
+    run = Run(config, snapshot, since, until)
+    analysis = analyse(run.config, run.stream, run.legacy, run.window, run.rules, run.progress())
+    groups = build((d for d in analysis.divergences if filters(d)), by)
+    fmt = format or (Format.table if render.is_terminal() else Format.csv)
+    columns = [*by, "count", "share", "events", "categories", "examples"]
+
+    def as_row(g) -> dict[str, Any]:
+        return {**dict(zip(by, g.keys)), "count": g.count, "share": f"{g.share:.4f}", "events": g.events,
+                "categories": " ".join(f"{c}:{n}" for c, n in sorted(g.categories.items())),
+                "examples": " ".join(g.examples)}
+
+    if fmt is Format.json:
+        sys.stdout.buffer.write(render.dumps_json({
+            "schema_version": render.SCHEMA_VERSION, "command": "group", "by": by,
+            "window": {"start": display(run.window.start), "end": display(run.window.end)},
+            "total": sum(g.count for g in groups),
+            "groups": [{"keys": dict(zip(by, g.keys)), "count": g.count, "share": g.share, "events": g.events,
+                        "categories": g.categories, "examples": list(g.examples)} for g in groups]}))
+    elif fmt is Format.csv:
+        render.write_csv(sys.stdout, columns, (as_row(g) for g in groups))
+    else:
+        c = render.console()
+        title = (f"{sum(g.count for g in groups)} divergences by {', '.join(by)} "
+                 f"({display(run.window.start)} .. {display(run.window.end)})")
+        c.print(render.table(title, columns, ([as_row(g)[k] if k != "share" else f"{g.share:.1%}" for k in columns]
+                                              for g in groups), justify={"count": "right", "share": "right"}))
+    return 0
+
+
+@app.command()
+@guarded
+def snapshot(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (replaced atomically).")],
+    config: ConfigOpt = None,
+    since: SinceOpt = "24h",
+    until: UntilOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Save a window of the live stream and legacy rows to a folder that every command reads
+    with --snapshot: for a run without servers, for evidence that outlives the stream.
+    """
+    from divergence.analysis import analyse
+    from divergence.sources.recording import RecordingLegacy, RecordingStream
+    from divergence.sources.snapshot import write_snapshot
+
+    run = Run(config, None, since, until)
+    stream, legacy = RecordingStream(run.stream), RecordingLegacy(run.legacy)
+    analysis = analyse(run.config, stream, legacy, run.window, run.rules, run.progress())
+    manifest = write_snapshot(
+        out, entries=stream.entries(), legacy_rows=legacy.all_rows(), window_start=run.window.start,
+        window_end=run.window.end, as_of=run.window.reference, database_timezone=run.config.legacy.timezone,
+        sources={"stream": stream.describe(), "legacy": legacy.describe()},
+        extra={"events": {"compared": len(analysis.compared), "pending": len(analysis.pending)}},
+    )
+    counts = manifest.data["counts"]
+    render.console(stderr=True).print(render.safe(
+        f"wrote {out}: {counts['stream_entries']} stream entries, {counts['legacy_rows']} legacy rows, "
+        f"window {display(run.window.start)} .. {display(run.window.end)}"))
+    return 0
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Field differences: one CB event against Rails' outcome for it."""

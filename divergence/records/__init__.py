@@ -1,0 +1,1 @@
+"""Normalised records: stream entries become deliveries and events, legacy rows outcomes."""

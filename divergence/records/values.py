@@ -1,0 +1,203 @@
+"""Type-aware normalisation: the heart of telling a real difference from a cosmetic one.
+
+Each compared field has a type (DESIGN 2.3). `normalise` turns whatever a side holds
+(`"42"`, `42.0`, `Decimal("19.00")`, a naive DATETIME, `"true"`, a JSON string) into one
+canonical value; `equal` compares two canonical values with the field's tolerance.
+NULL, absent and "" are one null (see `paths.is_null`); null against a value differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from divergence.records.paths import is_null
+
+TYPES = ("string", "enum", "int", "money", "bool", "timestamp", "json")
+
+# ISO 4217 currencies without a minor unit, and those with three decimals (Stripe's lists).
+ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX",
+                "VND", "VUV", "XAF", "XOF", "XPF"}
+THREE_DECIMAL = {"BHD", "JOD", "KWD", "OMR", "TND"}
+
+_TRUE = {"true", "t", "1", "yes", "y", "on"}
+_FALSE = {"false", "f", "0", "no", "n", "off"}
+
+
+class InvalidValue(ValueError):
+    """A side holds something that is not a value of the field's type."""
+
+
+@dataclass(frozen=True)
+class Money:
+    minor: Decimal  # amount in minor units (cents; yen for JPY)
+    currency: str | None
+
+    def __str__(self) -> str:
+        amount = int(self.minor) if self.minor == self.minor.to_integral_value() else self.minor
+        return f"{amount}"
+
+
+def minor_exponent(currency: str | None) -> int:
+    if currency is None:
+        return 2
+    code = currency.upper()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def normalise(kind: str, value: Any, *, tz: str = "UTC", units: str = "minor",
+              currency: str | None = None) -> Any:
+    """The canonical form of `value` for a field of type `kind`; None for null.
+
+    Raises InvalidValue when the value cannot be of that type (shown as a mismatch).
+    """
+    if is_null(value):
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidValue("bytes that are not UTF-8") from None
+        if value == "":
+            return None
+    return _NORMALISERS[kind](value, tz=tz, units=units, currency=currency)
+
+
+def _string(value: Any, **_: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _enum(value: Any, **_: Any) -> str:
+    return _string(value).strip().casefold()
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidValue(f"{value!r} is a boolean, not a number")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        return Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))  # repr: 19.99 stays 19.99, not 19.989999...
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidValue(f"{value!r} is not a number") from None
+    else:
+        raise InvalidValue(f"{type(value).__name__} is not a number")
+    if not result.is_finite():
+        raise InvalidValue(f"{value!r} is not a finite number")
+    return result
+
+
+def _int(value: Any, **_: Any) -> int:
+    number = _decimal(value)
+    if number != number.to_integral_value():
+        raise InvalidValue(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _money(value: Any, *, units: str, currency: str | None, **_: Any) -> Money:
+    amount = _decimal(value)
+    code = currency.upper() if isinstance(currency, str) and currency else None
+    if units == "major":
+        amount = amount.scaleb(minor_exponent(code))
+    return Money(amount.normalize() if amount else Decimal(0), code)
+
+
+def _bool(value: Any, **_: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, Decimal)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().casefold() in _TRUE | _FALSE:
+        return value.strip().casefold() in _TRUE
+    raise InvalidValue(f"{value!r} is not a boolean")
+
+
+def _timestamp(value: Any, *, tz: str, **_: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        moment = _from_epoch(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = _from_epoch(Decimal(text))
+        except (InvalidOperation, InvalidValue):
+            try:
+                moment = datetime.fromisoformat(text.replace("z", "Z").replace(" UTC", "+00:00"))
+            except ValueError:
+                raise InvalidValue(f"{value!r} is not a timestamp") from None
+    else:
+        raise InvalidValue(f"{type(value).__name__} is not a timestamp")
+    if moment.tzinfo is None:  # a naive DATETIME is in the side's configured zone, never the host's
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(timezone.utc)
+
+
+def _from_epoch(seconds: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(seconds), tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidValue(f"{seconds!r} is out of range for unix seconds") from None
+
+
+def _json(value: Any, **_: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise InvalidValue("not JSON") from None
+    return value
+
+
+_NORMALISERS = {"string": _string, "enum": _enum, "int": _int, "money": _money,
+                "bool": _bool, "timestamp": _timestamp, "json": _json}
+
+
+def equal(kind: str, cb: Any, rails: Any, tolerance: float = 0) -> bool:
+    """Whether two canonical values are the same for a field of type `kind`."""
+    if cb is None or rails is None:
+        return cb is None and rails is None
+    if kind == "timestamp":
+        return abs((cb - rails).total_seconds()) <= tolerance
+    if kind == "money":
+        if cb.currency and rails.currency and cb.currency != rails.currency:
+            return False
+        return abs(cb.minor - rails.minor) <= Decimal(str(tolerance))
+    if kind == "int":
+        return abs(cb - rails) <= tolerance
+    if kind == "json":
+        return _canonical(cb) == _canonical(rails)
+    return cb == rails
+
+
+def _canonical(value: Any) -> Any:
+    # Key order never matters; 1 and 1.0 are one number; bools stay apart from numbers.
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+    return value

@@ -1,0 +1,97 @@
+"""Rendering for the terminal and for machines. Only the CLI calls this; library code never prints.
+
+Event data is never interpreted: cells are plain `Text` (no rich markup) with control
+characters made visible, so a customer-typed string cannot restyle or move the terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+SCHEMA_VERSION = 1
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(value: Any) -> Text:
+    text = "" if value is None else str(value)
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+
+
+def console(stderr: bool = False) -> Console:
+    # rich honours NO_COLOR and drops styling when the stream is not a terminal.
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+          justify: dict[str, str] | None = None) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in columns:
+        t.add_column(column, justify=(justify or {}).get(column, "left"), overflow="fold")
+    for row in rows:
+        t.add_row(*(safe(cell) for cell in row))
+    return t
+
+
+def dumps_json(document: Any) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str) + b"\n"
+
+
+def write_csv(handle: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
+    writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        count += 1
+    return count
+
+
+def write_jsonl(handle: IO[str], rows: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for row in rows:
+        handle.write(orjson.dumps(row, default=str).decode() + "\n")
+        count += 1
+    return count
+
+
+class AtomicText:
+    """A text file that appears whole or not at all (written to a temp file, then renamed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __enter__(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        return self.handle
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.handle.close()
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+
+
+def to_text(write) -> str:
+    buffer = io.StringIO()
+    write(buffer)
+    return buffer.getvalue()

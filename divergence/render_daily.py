@@ -1,0 +1,92 @@
+"""How `daily-check` looks on a terminal (and in a cron mail, where rich drops the colour)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from divergence.model import display
+from divergence.render import safe, table
+from divergence.reports.daily import DailyCheck, Percentiles, Rates, ms, pct
+
+BY_TYPE_COLUMNS = ("event_type", "compared", "divergent", "divergence_rate", "rate_without_timing",
+                   "raw_rate", "error_rate", "cb_p50_ms", "cb_p95_ms", "cb_p99_ms")
+
+
+def by_type_rows(report: DailyCheck) -> list[dict[str, Any]]:
+    def row(name: str, r: Rates, p: Percentiles) -> dict[str, Any]:
+        return {"event_type": name, "compared": r.compared, "divergent": r.divergent,
+                "divergence_rate": _num(r.divergence_rate), "rate_without_timing": _num(r.rate_without_timing),
+                "raw_rate": _num(r.raw_rate), "error_rate": _num(r.error_rate),
+                "cb_p50_ms": _num(p.p50), "cb_p95_ms": _num(p.p95), "cb_p99_ms": _num(p.p99)}
+
+    empty = Percentiles(0, None, None, None)
+    rows = [row(t, r, report.cb_time_by_type.get(t, empty)) for t, r in report.by_type.items()]
+    rows.append(row("(all)", report.overall, report.cb_time))
+    return rows
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def print_daily(c: Console, report: DailyCheck) -> None:
+    a = report.analysis
+    verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
+    c.print(f"daily-check {verdict}  ", end="")
+    c.print(safe(f"{display(a.window.start)} .. {display(a.window.end)}  ({a.sources.get('stream', '')})"))
+    for check in report.checks:
+        mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
+        c.print(f"  {mark} ", end="")
+        c.print(safe(check.message))
+    o = report.overall
+    c.print()
+    c.print(safe(
+        f"compared {o.compared} events · divergent {o.divergent} ({pct(o.divergence_rate)}) · "
+        f"without timing {pct(o.rate_without_timing)} · raw {pct(o.raw_rate)} · errors {pct(o.error_rate)}"))
+    c.print(safe(
+        f"pending {len(a.pending)} · ignored {a.ignored} · primary {a.primary} · malformed {len(a.malformed)} · "
+        f"deliveries {report.deliveries} · dedup hits {pct(report.dedup_hit_rate)}"))
+    c.print(safe(f"CB time p50/p95/p99 {_p(report.cb_time)} · Rails {_p(report.rails_time)}"))
+    c.print()
+    cats = report.categories
+    c.print(table("events by category", ["bug", "timing", "expected", "match"],
+                  [[cats["bug"], cats["timing"], cats["expected"], cats["match"]]],
+                  justify=dict.fromkeys(["bug", "timing", "expected", "match"], "right")))
+    c.print()
+    kinds = [(k, d, e) for k, (d, e) in report.kinds.items() if d]
+    if kinds:
+        c.print(table("divergences by kind", ["kind", "divergences", "events"], kinds,
+                      justify={"divergences": "right", "events": "right"}))
+        c.print()
+    rows = by_type_rows(report)
+    c.print(table("by event type", ["event type", "compared", "divergent", "rate", "w/o timing", "raw",
+                                    "errors", "CB p95"],
+                  [[r["event_type"], r["compared"], r["divergent"], pct(_f(r["divergence_rate"])),
+                    pct(_f(r["rate_without_timing"])), pct(_f(r["raw_rate"])), pct(_f(r["error_rate"])),
+                    ms(_f(r["cb_p95_ms"]))] for r in rows],
+                  justify=dict.fromkeys(["compared", "divergent", "rate", "w/o timing", "raw", "errors",
+                                         "CB p95"], "right")))
+    if report.top_groups:
+        c.print()
+        c.print(table("top divergence groups (expected left out)", ["signature", "count", "categories", "examples"],
+                      [[g.keys[0], g.count, " ".join(f"{k}:{v}" for k, v in sorted(g.categories.items())),
+                        " ".join(g.examples)] for g in report.top_groups], justify={"count": "right"}))
+    if a.malformed:
+        c.print()
+        shown = a.malformed[:10]
+        c.print(table(f"malformed entries ({len(a.malformed)})", ["stream id", "reason"],
+                      [[m.stream_id, m.reason] for m in shown]))
+        if len(a.malformed) > len(shown):
+            c.print(safe(f"… and {len(a.malformed) - len(shown)} more (--format json lists all)"))
+
+
+def _f(text: str) -> float | None:
+    return float(text) if text != "" else None
+
+
+def _p(p: Percentiles) -> str:
+    if not p.count:
+        return "n/a"
+    return f"{p.p50:,.0f}/{p.p95:,.0f}/{p.p99:,.0f} ms"

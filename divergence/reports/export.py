@@ -1,0 +1,83 @@
+"""`export --last N`: the newest N divergent events, one row per divergence.
+
+The stream is read backwards in growing time slices (1 h, 2 h, 4 h, ...) only until N
+matching events are found or the stream's start is reached, never the whole stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from divergence.analysis import Progress, analyse
+from divergence.classify.rules import RuleSet
+from divergence.config import Config
+from divergence.model import Divergence, EventResult, Window, display, ms_to_datetime
+from divergence.reports.filters import Filters
+from divergence.sources import LegacySource, StreamSource
+
+COLUMNS = ("event_id", "event_type", "first_seen", "stream_id", "kind", "field", "cb_value", "rails_value",
+           "category", "rule", "detail", "lag_s")
+FIRST_SLICE_MS = 3600_000
+
+
+@dataclass
+class Export:
+    events: list[EventResult]  # newest first, each with only the divergences that passed the filters
+    reached_stream_start: bool
+    scanned_from_ms: int
+    reference_ms: int
+
+
+def slices_backwards(end_ms: int, floor_ms: int | None) -> Iterator[tuple[int, int]]:
+    span, end = FIRST_SLICE_MS, end_ms
+    while floor_ms is not None and end > floor_ms:
+        start = max(floor_ms, end - span)
+        yield start, end
+        end, span = start, span * 2
+
+
+def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, rules: RuleSet,
+                   reference_ms: int, n: int, filters: Filters, progress: Progress | None = None) -> Export:
+    found: list[EventResult] = []
+    floor = stream.first_ms()
+    scanned_from = reference_ms
+    for start, end in slices_backwards(reference_ms, floor):
+        if progress:
+            progress(f"scanning {ms_to_datetime(start):%Y-%m-%d %H:%M} .. {ms_to_datetime(end):%H:%M}")
+        analysis = analyse(config, stream, legacy, Window(start, end, reference_ms), rules)
+        scanned_from = start
+        matching = []
+        for event in analysis.compared:
+            kept = [d for d in event.divergences if filters(d)]
+            if kept:
+                event.divergences = kept
+                matching.append(event)
+        found.extend(sorted(matching, key=lambda e: (e.at_ms, e.stream_id, e.event_id), reverse=True))
+        if len(found) >= n:
+            break
+    return Export(found[:n], len(found) < n, scanned_from, reference_ms)
+
+
+def rows(export: Export) -> Iterator[dict[str, Any]]:
+    for event in export.events:
+        for d in event.divergences:
+            yield row(d)
+
+
+def row(d: Divergence) -> dict[str, Any]:
+    return {
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "first_seen": ms_to_datetime(d.at_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "stream_id": d.stream_id,
+        "kind": d.kind,
+        "field": d.field,
+        "cb_value": display(d.cb_value),
+        "rails_value": display(d.rails_value),
+        "category": d.category,
+        "rule": d.rule_id or "",
+        "detail": d.detail,
+        "lag_s": "" if d.lag_s is None else f"{d.lag_s:.3f}",
+    }

@@ -1,0 +1,48 @@
+"""`group`: divergence counts by one or more keys, largest first, with share and examples."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from divergence.model import Divergence
+
+GROUP_KEYS = ("event_type", "kind", "field", "category", "rule", "signature", "customer", "subscription")
+EXAMPLES = 3
+
+
+def key_of(divergence: Divergence, key: str) -> str:
+    if key == "rule":
+        return divergence.rule_id or "(unexplained)"
+    if key == "signature":
+        return divergence.signature
+    value = getattr(divergence, key)
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Group:
+    keys: tuple[str, ...]
+    count: int
+    share: float  # of all divergences grouped
+    events: int
+    categories: dict[str, int]
+    examples: tuple[str, ...]  # event ids, newest first
+
+
+def group(divergences: Iterable[Divergence], by: Sequence[str]) -> list[Group]:
+    """Counts of divergences by `by`, largest first (ties: by key, for a stable order)."""
+    buckets: dict[tuple[str, ...], list[Divergence]] = defaultdict(list)
+    total = 0
+    for divergence in divergences:
+        buckets[tuple(key_of(divergence, k) for k in by)].append(divergence)
+        total += 1
+    groups = []
+    for keys, items in buckets.items():
+        newest = sorted(items, key=lambda d: (d.at_ms, d.event_id), reverse=True)
+        examples = tuple(dict.fromkeys(d.event_id for d in newest))[:EXAMPLES]
+        groups.append(Group(keys, len(items), len(items) / total, len({d.event_id for d in items}),
+                            dict(Counter(d.category or "bug" for d in items)), examples))
+    groups.sort(key=lambda g: (-g.count, g.keys))
+    return groups

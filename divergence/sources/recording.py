@@ -1,0 +1,69 @@
+"""Sources that remember what was read through them, so a snapshot holds exactly
+what an analysis of its window needs (lookback, late retries, rows by id and by window)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from divergence.model import StreamEntry, stream_id_key
+from divergence.sources import LegacySource, StreamSource
+
+
+class RecordingStream:
+    def __init__(self, inner: StreamSource) -> None:
+        self.inner = inner
+        self.seen: dict[tuple[str, str], StreamEntry] = {}
+
+    def read_range(self, start_ms: int, end_ms: int) -> Iterator[StreamEntry]:
+        for entry in self.inner.read_range(start_ms, end_ms):
+            self.seen[(entry.key, entry.stream_id)] = entry
+            yield entry
+
+    def read_reverse(self, end_ms: int) -> Iterator[list[StreamEntry]]:
+        for page in self.inner.read_reverse(end_ms):
+            for entry in page:
+                self.seen[(entry.key, entry.stream_id)] = entry
+            yield page
+
+    def first_ms(self) -> int | None:
+        return self.inner.first_ms()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def entries(self) -> list[StreamEntry]:
+        return sorted(self.seen.values(), key=lambda e: (stream_id_key(e.stream_id), e.key))
+
+
+class RecordingLegacy:
+    def __init__(self, inner: LegacySource) -> None:
+        self.inner = inner
+        self.timezone = inner.timezone
+        # Identical rows are legitimate (Rails processed twice): keep the most seen in one read.
+        self.counts: Counter[tuple] = Counter()
+        self.rows: dict[tuple, dict[str, Any]] = {}
+
+    def _remember(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        here: Counter[tuple] = Counter()
+        for row in rows:
+            key = tuple(sorted((k, repr(v)) for k, v in row.items()))
+            here[key] += 1
+            self.rows.setdefault(key, row)
+        for key, count in here.items():
+            self.counts[key] = max(self.counts[key], count)
+        return rows
+
+    def fetch_by_ids(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._remember(self.inner.fetch_by_ids(event_ids))
+
+    def fetch_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return self._remember(self.inner.fetch_window(start, end))
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def all_rows(self) -> list[dict[str, Any]]:
+        return [self.rows[key] for key, count in self.counts.items() for _ in range(count)]

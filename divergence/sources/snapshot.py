@@ -1,0 +1,286 @@
+"""A saved window of both sides, readable by every command with no servers.
+
+Layout (DESIGN 9): `manifest.json`, `stream.jsonl` (stream id + raw field pairs;
+base64 for bytes that are not UTF-8) and `legacy.jsonl` (rows with type-tagged values).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import tempfile
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from divergence.errors import SourceUnreachable
+from divergence.model import StreamEntry, stream_id_key
+
+SCHEMA_VERSION = 1
+PAGE = 1000
+
+
+# -- values ---------------------------------------------------------------
+
+def _encode_bytes(raw: bytes) -> Any:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(raw).decode("ascii")}
+
+
+def _decode_bytes(value: Any) -> bytes:
+    if isinstance(value, dict):
+        return base64.b64decode(value["b64"])
+    return value.encode("utf-8")
+
+
+def encode_value(value: Any) -> Any:
+    """A SQL value as JSON that keeps its type (DECIMAL stays exact, DATETIME stays naive)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return {"$float": repr(value)}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, time):
+        return {"$time": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$seconds": value.total_seconds()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (dict, list)):
+        return {"$json": value}
+    return {"$str": str(value)}
+
+
+def decode_value(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    (tag, raw), = value.items()
+    if tag == "$float":
+        return float(raw)
+    if tag == "$decimal":
+        return Decimal(raw)
+    if tag == "$datetime":
+        return datetime.fromisoformat(raw)
+    if tag == "$date":
+        return date.fromisoformat(raw)
+    if tag == "$time":
+        return time.fromisoformat(raw)
+    if tag == "$seconds":
+        return timedelta(seconds=raw)
+    if tag == "$bytes":
+        return base64.b64decode(raw)
+    if tag in ("$json", "$str"):
+        return raw
+    raise ValueError(f"unknown value tag {tag!r}")
+
+
+# -- reading --------------------------------------------------------------
+
+@dataclass
+class Manifest:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def as_of(self) -> datetime:
+        return datetime.fromisoformat(self.data["as_of"])
+
+    @property
+    def window_start(self) -> datetime:
+        return datetime.fromisoformat(self.data["window"]["start"])
+
+    @property
+    def window_end(self) -> datetime:
+        return datetime.fromisoformat(self.data["window"]["end"])
+
+    @property
+    def database_timezone(self) -> str:
+        return self.data.get("database_timezone", "UTC")
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = Path(folder) / "manifest.json"
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise SourceUnreachable(f"{path}: not a snapshot (no manifest.json)") from None
+    except orjson.JSONDecodeError as exc:
+        raise SourceUnreachable(f"{path}: manifest is not JSON ({exc})") from None
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SourceUnreachable(f"{path}: snapshot schema_version {version!r}, this divergence reads {SCHEMA_VERSION}")
+    return Manifest(path, data)
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise SourceUnreachable(f"{path}: missing from the snapshot") from None
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield number, orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise SourceUnreachable(f"{path}:{number}: not a JSON line ({exc})") from None
+
+
+class SnapshotStream:
+    """The stream side of a snapshot, with the same paging behaviour as Redis."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        path = self.folder / "stream.jsonl"
+        entries = []
+        for number, item in _read_jsonl(path):
+            try:
+                fields = tuple((_decode_bytes(k), _decode_bytes(v)) for k, v in item["fields"])
+                entries.append(StreamEntry(item["id"], fields, item.get("key", "webhook:events")))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SourceUnreachable(f"{path}:{number}: not a stream entry ({exc!r})") from None
+        entries.sort(key=lambda e: (stream_id_key(e.stream_id), e.key))
+        self._entries = entries
+        self._ms = [e.ms for e in entries]
+
+    def read_range(self, start_ms: int, end_ms: int) -> Iterator[StreamEntry]:
+        lo, hi = bisect_left(self._ms, start_ms), bisect_left(self._ms, end_ms)
+        yield from self._entries[lo:hi]
+
+    def read_reverse(self, end_ms: int) -> Iterator[list[StreamEntry]]:
+        hi = bisect_left(self._ms, end_ms)
+        while hi > 0:
+            lo = max(0, hi - PAGE)
+            yield self._entries[lo:hi][::-1]
+            hi = lo
+
+    def first_ms(self) -> int | None:
+        return self._ms[0] if self._ms else None
+
+    def describe(self) -> str:
+        return f"snapshot {self.folder}"
+
+
+class SnapshotLegacy:
+    """The legacy side of a snapshot: rows fetched by id and by window at snapshot time."""
+
+    def __init__(self, folder: Path, *, event_id_column: str, processed_at_column: str,
+                 timezone_name: str) -> None:
+        self.folder = Path(folder)
+        self.timezone = timezone_name
+        self._id_col, self._at_col = event_id_column, processed_at_column
+        self._rows = [
+            {k: decode_value(v) for k, v in item["row"].items()}
+            for _, item in _read_jsonl(self.folder / "legacy.jsonl")
+        ]
+
+    def fetch_by_ids(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        wanted = set(event_ids)
+        return [r for r in self._rows if r.get(self._id_col) in wanted]
+
+    def fetch_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        zone = ZoneInfo(self.timezone)
+        out = []
+        for row in self._rows:
+            at = row.get(self._at_col)
+            if not isinstance(at, datetime):
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=zone)
+            if start <= at < end:
+                out.append(row)
+        return out
+
+    def describe(self) -> str:
+        return f"snapshot {self.folder}"
+
+
+# -- writing --------------------------------------------------------------
+
+def write_snapshot(
+    folder: Path,
+    *,
+    entries: Iterable[StreamEntry],
+    legacy_rows: Iterable[dict[str, Any]],
+    window_start: datetime,
+    window_end: datetime,
+    as_of: datetime,
+    database_timezone: str,
+    sources: dict[str, str],
+    extra: dict[str, Any] | None = None,
+) -> Manifest:
+    """Write a snapshot atomically: a half-written folder never appears at `folder`."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        counts, checksums = {}, {}
+        stream_lines = (
+            orjson.dumps({"key": e.key, "id": e.stream_id,
+                          "fields": [[_encode_bytes(k), _encode_bytes(v)] for k, v in e.fields]})
+            for e in entries
+        )
+        counts["stream_entries"], checksums["stream.jsonl"] = _write_lines(tmp / "stream.jsonl", stream_lines)
+        legacy_lines = (
+            orjson.dumps({"row": {k: encode_value(v) for k, v in row.items()}}) for row in legacy_rows
+        )
+        counts["legacy_rows"], checksums["legacy.jsonl"] = _write_lines(tmp / "legacy.jsonl", legacy_lines)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "window": {"start": _iso(window_start), "end": _iso(window_end)},
+            "as_of": _iso(as_of),
+            "database_timezone": database_timezone,
+            "sources": sources,
+            "counts": counts,
+            "checksums": checksums,
+            **(extra or {}),
+        }
+        (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return read_manifest(folder)
+
+
+def _write_lines(path: Path, lines: Iterable[bytes]) -> tuple[int, str]:
+    digest, count = hashlib.sha256(), 0
+    with path.open("wb") as handle:
+        for line in lines:
+            line += b"\n"
+            handle.write(line)
+            digest.update(line)
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    return count, "sha256:" + digest.hexdigest()
+
+
+def _iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError("snapshot times must be timezone-aware")
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
