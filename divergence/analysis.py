@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from divergence.classify.rules import RuleSet
-from divergence.compare.differences import Context, compare_event, processed_at_ms
+from divergence.compare.differences import compare_event, processed_at_ms, with_parties
 from divergence.config import Config
 from divergence.model import Delivery, Divergence, EventResult, Malformed, ShadowEvent, StreamEntry, Window
 from divergence.records.entries import Excluded, parse_entry
@@ -93,8 +93,9 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
         result = EventResult(event.event_id, event.event_type, event.first.stream_id, event.first.ms, pending,
                              rep.result if rep else _shadow_result(event))
         if not pending:
-            result.divergences = compare_event(event, rows_by_id.get(event.event_id, []), config,
-                                               window.reference_ms)
+            rows = rows_by_id.get(event.event_id, [])
+            result.divergences = with_parties(compare_event(event, rows, config, window.reference_ms),
+                                              event, rows, config)
         results.append(result)
 
     say("finding events only Rails processed")
@@ -162,11 +163,11 @@ def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config
         pending = window.reference_ms - first_ms < settle_ms
         result = EventResult(event_id, event_type, "", first_ms, pending, None)
         if not pending:
-            ctx = Context(event_id, event_type, "", first_ms, (window.reference_ms - first_ms) / 1000, None, None)
             result.divergences = [Divergence(
                 event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
                 rails_value="processed" if len(group) == 1 else f"processed x{len(group)}",
-                detail="CB never logged it", stream_id="", at_ms=first_ms, age_s=ctx.age_s,
+                detail="CB never logged it", stream_id="", at_ms=first_ms,
+                age_s=(window.reference_ms - first_ms) / 1000,
             )]
         out.append(result)
     return out

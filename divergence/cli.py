@@ -85,10 +85,10 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
         try:
             code = command(*args, **kwargs) or 0
         except DivergenceError as exc:
-            render.console(stderr=True).print(render.safe(f"error: {exc}"))
+            render.say(f"error: {exc}")
             code = exc.exit_code
         except KeyboardInterrupt:
-            render.console(stderr=True).print("interrupted")
+            render.say("interrupted")
             code = 130
         except BrokenPipeError:
             code = 0
@@ -98,8 +98,7 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
             else:
                 path = Path(tempfile.gettempdir()) / f"divergence-crash-{int(time.time())}.log"
                 path.write_text(traceback.format_exc(), encoding="utf-8")
-                render.console(stderr=True).print(render.safe(
-                    f"internal error: {type(exc).__name__}: {exc} (traceback in {path}; --debug shows it)"))
+                render.say(f"internal error: {type(exc).__name__}: {exc} (traceback in {path}; --debug shows it)")
             code = 4
         raise typer.Exit(code)
 
@@ -168,11 +167,17 @@ def daily_check(
                                                      show_default=False)] = None,
     debug: DebugOpt = False,
 ) -> int:
-    """The runbook's daily check: divergence rate, error rate, dedup hits, processing times,
-    counts per category and kind, the top divergence groups, and pass/fail.
+    """The runbook's daily check over a window (default: the last 24 h), with pass/fail.
 
-    Exit 0 when every threshold holds, 1 when one is breached (or nothing was compared),
+    Shows the divergence rate (timing counts; the rate without timing and the raw rate,
+    expected included, stand beside it), error rate, dedup hit rate, CB and Rails processing
+    time p50/p95/p99, counts per category and kind, pending/ignored/malformed counts, rates per
+    event type and the top divergence groups.
+
+    Exit 0 when every threshold holds, 1 when one is breached or nothing was compared,
     2 on a usage or config error, 3 when a source cannot be read.
+
+    Example: divergence daily-check --since 7d --format json
     """
     from divergence.analysis import analyse
     from divergence.reports.daily import as_dict, daily_check as build
@@ -211,8 +216,13 @@ def export(
     rule: RuleOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """The last N divergent events (pending excluded), one row per divergence: event id, type, time,
-    kind, field, CB value, Rails value, category and rule. CSV by default, even on a terminal.
+    """The last N divergent events, newest first, one row per divergence.
+
+    Columns: event id, type, first delivery time, stream id, kind, field, CB value, Rails
+    value, category, rule, detail, lag. Pending events are left out. CSV by default, even
+    on a terminal. The stream is read backwards only as far as the Nth event.
+
+    Example: divergence export --last 100 --category bug -o bugs.csv
     """
     from divergence.reports.export import COLUMNS, last_divergent, rows
 
@@ -221,9 +231,8 @@ def export(
     result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window.reference_ms, last,
                             filters, run.progress())
     if result.reached_stream_start and sys.stderr.isatty():
-        render.console(stderr=True).print(render.safe(
-            f"note: found {len(result.events)} of {last} events; the stream starts at "
-            f"{display(ms_to_datetime(result.scanned_from_ms))}"))
+        render.say(f"note: found {len(result.events)} of {last} events; the stream starts at "
+                   f"{display(ms_to_datetime(result.scanned_from_ms))}")
 
     def write(handle) -> None:
         if format is ExportFormat.csv:
@@ -234,9 +243,8 @@ def export(
             handle.write(render.dumps_json({"schema_version": render.SCHEMA_VERSION, "command": "export",
                                             "rows": list(rows(result))}).decode())
         else:
-            c = render.console()
-            c.file = handle if handle is not sys.stdout else c.file
-            c.print(render.table(None, COLUMNS, ([r[k] for k in COLUMNS] for r in rows(result))))
+            render.console(file=handle).print(render.table(None, COLUMNS, ([r[k] for k in COLUMNS]
+                                                                           for r in rows(result))))
 
     if output:
         with render.AtomicText(output) as handle:
@@ -263,8 +271,12 @@ def group(
     rule: RuleOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Divergences counted by one or more keys, largest first, with share and example event ids.
-    Fix the biggest systematic groups first.
+    """Divergences counted by one or more keys, largest first: fix systematic issues first.
+
+    Each group has its count, share of all divergences, distinct events, categories and up to
+    three example event ids (newest first).
+
+    Example: divergence group --by event_type --by signature --category bug
     """
     from divergence.analysis import analyse
     from divergence.reports.groups import GROUP_KEYS, group as build
@@ -311,8 +323,13 @@ def snapshot(
     until: UntilOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Save a window of the live stream and legacy rows to a folder that every command reads
-    with --snapshot: for a run without servers, for evidence that outlives the stream.
+    """Save a window of the live stream and legacy rows to a folder.
+
+    Every command reads it with --snapshot DIR, with no servers: for sharing a week's
+    evidence, or keeping it after the stream has been trimmed. Passwords are masked in
+    its manifest.
+
+    Example: divergence snapshot --since 7d --out evidence/week-48
     """
     from divergence.analysis import analyse
     from divergence.sources.recording import RecordingLegacy, RecordingStream
@@ -328,9 +345,8 @@ def snapshot(
         extra={"events": {"compared": len(analysis.compared), "pending": len(analysis.pending)}},
     )
     counts = manifest.data["counts"]
-    render.console(stderr=True).print(render.safe(
-        f"wrote {out}: {counts['stream_entries']} stream entries, {counts['legacy_rows']} legacy rows, "
-        f"window {display(run.window.start)} .. {display(run.window.end)}"))
+    render.say(f"wrote {out}: {counts['stream_entries']} stream entries, {counts['legacy_rows']} legacy rows, "
+               f"window {display(run.window.start)} .. {display(run.window.end)}")
     return 0
 
 

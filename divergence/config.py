@@ -183,7 +183,7 @@ class Config(Strict):
     @property
     def rule_paths(self) -> list[Path]:
         base = Path(self.source_file).parent
-        return [(base / p) if not Path(p).is_absolute() else Path(p) for p in self.rules]
+        return [Path(os.path.normpath(base / p)) for p in self.rules]
 
 
 def find_config(explicit: str | None) -> Path:

@@ -30,9 +30,18 @@ def safe(value: Any) -> Text:
     return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
-def console(stderr: bool = False) -> Console:
+def say(message: str) -> None:
+    """One line on stderr, never wrapped or styled (errors and notes)."""
+    sys.stderr.write(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", message) + "\n")
+    sys.stderr.flush()
+
+
+def console(stderr: bool = False, file: IO[str] | None = None) -> Console:
     # rich honours NO_COLOR and drops styling when the stream is not a terminal.
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    # Piped into a file or a cron mail there is no terminal width: never fold the tables there.
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, file=file, highlight=False, soft_wrap=False, width=width)
 
 
 def is_terminal() -> bool:

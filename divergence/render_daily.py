@@ -35,44 +35,48 @@ def print_daily(c: Console, report: DailyCheck) -> None:
     a = report.analysis
     verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
     c.print(f"daily-check {verdict}  ", end="")
-    c.print(safe(f"{display(a.window.start)} .. {display(a.window.end)}  ({a.sources.get('stream', '')})"))
+    c.print(safe(f"{display(a.window.start)} .. {display(a.window.end)} · {a.sources.get('stream', '')}"))
     for check in report.checks:
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         c.print(f"  {mark} ", end="")
         c.print(safe(check.message))
     o = report.overall
     c.print()
-    c.print(safe(
-        f"compared {o.compared} events · divergent {o.divergent} ({pct(o.divergence_rate)}) · "
-        f"without timing {pct(o.rate_without_timing)} · raw {pct(o.raw_rate)} · errors {pct(o.error_rate)}"))
-    c.print(safe(
-        f"pending {len(a.pending)} · ignored {a.ignored} · primary {a.primary} · malformed {len(a.malformed)} · "
-        f"deliveries {report.deliveries} · dedup hits {pct(report.dedup_hit_rate)}"))
-    c.print(safe(f"CB time p50/p95/p99 {_p(report.cb_time)} · Rails {_p(report.rails_time)}"))
+    summary = [
+        ("events", f"{o.compared} compared · {len(a.pending)} pending · {a.ignored} ignored · "
+                   f"{a.primary} primary · {len(a.malformed)} malformed"),
+        ("rates", f"divergence {pct(o.divergence_rate)} · without timing {pct(o.rate_without_timing)} · "
+                  f"raw {pct(o.raw_rate)} · errors {pct(o.error_rate)}"),
+        ("deliveries", f"{report.deliveries} · dedup hits {pct(report.dedup_hit_rate)}"),
+        ("CB time", _p(report.cb_time)),
+        ("Rails time", _p(report.rails_time)),
+    ]
+    for label, text in summary:
+        c.print(safe(f"  {label:<11}{text}"), soft_wrap=True)
     c.print()
     cats = report.categories
     c.print(table("events by category", ["bug", "timing", "expected", "match"],
                   [[cats["bug"], cats["timing"], cats["expected"], cats["match"]]],
                   justify=dict.fromkeys(["bug", "timing", "expected", "match"], "right")))
-    c.print()
     kinds = [(k, d, e) for k, (d, e) in report.kinds.items() if d]
     if kinds:
+        c.print()
         c.print(table("divergences by kind", ["kind", "divergences", "events"], kinds,
                       justify={"divergences": "right", "events": "right"}))
-        c.print()
+    c.print()
     rows = by_type_rows(report)
-    c.print(table("by event type", ["event type", "compared", "divergent", "rate", "w/o timing", "raw",
-                                    "errors", "CB p95"],
+    numeric = ["compared", "divergent", "rate", "w/o timing", "raw", "errors", "CB p95"]
+    c.print(table("by event type", ["event type", *numeric],
                   [[r["event_type"], r["compared"], r["divergent"], pct(_f(r["divergence_rate"])),
                     pct(_f(r["rate_without_timing"])), pct(_f(r["raw_rate"])), pct(_f(r["error_rate"])),
                     ms(_f(r["cb_p95_ms"]))] for r in rows],
-                  justify=dict.fromkeys(["compared", "divergent", "rate", "w/o timing", "raw", "errors",
-                                         "CB p95"], "right")))
+                  justify=dict.fromkeys(numeric, "right")))
     if report.top_groups:
         c.print()
-        c.print(table("top divergence groups (expected left out)", ["signature", "count", "categories", "examples"],
-                      [[g.keys[0], g.count, " ".join(f"{k}:{v}" for k, v in sorted(g.categories.items())),
-                        " ".join(g.examples)] for g in report.top_groups], justify={"count": "right"}))
+        c.print(table("top divergence groups (expected left out)",
+                      ["category", "rule", "kind", "field", "count", "examples"],
+                      [[*g.keys, g.count, " ".join(g.examples)] for g in report.top_groups],
+                      justify={"count": "right"}))
     if a.malformed:
         c.print()
         shown = a.malformed[:10]
@@ -89,4 +93,4 @@ def _f(text: str) -> float | None:
 def _p(p: Percentiles) -> str:
     if not p.count:
         return "n/a"
-    return f"{p.p50:,.0f}/{p.p95:,.0f}/{p.p99:,.0f} ms"
+    return f"p50 {p.p50:,.0f} ms · p95 {p.p95:,.0f} ms · p99 {p.p99:,.0f} ms ({p.count} timings)"

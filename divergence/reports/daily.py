@@ -19,6 +19,7 @@ from divergence.model import CATEGORIES, KINDS, EventResult
 from divergence.reports.groups import Group, group
 
 TOP_GROUPS = 5
+TOP_GROUP_KEYS = ("category", "rule", "kind", "field")  # systematic issues, not single values
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def daily_check(analysis: Analysis, thresholds: Thresholds) -> DailyCheck:
         checks=_checks(overall, cb_time, len(analysis.malformed), thresholds),
     )
     report.top_groups = group((d for d in analysis.divergences if d.category != "expected"),
-                              ["signature"])[:TOP_GROUPS]
+                              TOP_GROUP_KEYS)[:TOP_GROUPS]
     return report
 
 
@@ -195,8 +196,8 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         "processing_ms": {"cb": pct_dict(report.cb_time),
                           "cb_by_event_type": {t: pct_dict(p) for t, p in report.cb_time_by_type.items()},
                           "rails": pct_dict(report.rails_time)},
-        "top_groups": [{"signature": g.keys[0], "count": g.count, "share": g.share, "events": g.events,
-                        "categories": g.categories, "examples": list(g.examples)} for g in report.top_groups],
+        "top_groups": [{**dict(zip(TOP_GROUP_KEYS, g.keys)), "count": g.count, "share": g.share,
+                        "events": g.events, "examples": list(g.examples)} for g in report.top_groups],
         "malformed": [{"stream_id": m.stream_id, "key": m.key, "event_id": m.event_id, "reason": m.reason}
                       for m in a.malformed],
     }

@@ -230,6 +230,7 @@ def write_snapshot(
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would make a shared snapshot unreadable to others
     try:
         counts, checksums = {}, {}
         stream_lines = (
