@@ -4,8 +4,8 @@
 
 An event belongs to the window by the stream id of its FIRST delivery (DESIGN 9), so the
 read looks back before the window for earlier deliveries (as far as the events'
-`stripe_created` says, at most `stream.max_lookback`) and a settle time past its end
-for late retries. Rails rows are fetched by event id; the window SQL only finds
+`stripe_created` says, at most `stream.max_lookback`) and past its end, up to the
+reference time, for late retries. Rails rows are fetched by event id; the window SQL only finds
 events CB never logged.
 """
 
@@ -69,7 +69,8 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
                          min([window.start_ms - settle_ms, *created]))
     say("reading earlier deliveries")
     before = _valid(stream.read_range(lookback_start, window.start_ms), config, types)
-    after_end = min(window.end_ms + settle_ms, max(window.reference_ms, window.end_ms))
+    # Retries after the window still belong to its events, up to "now" (Stripe retries for days).
+    after_end = max(window.end_ms, min(window.reference_ms, window.end_ms + int(config.stream.max_lookback * 1000)))
     after = _valid(stream.read_range(window.end_ms, after_end), config, types) if after_end > window.end_ms else []
 
     earlier_ids = {d.event_id for d in before}

@@ -16,6 +16,7 @@ from divergence.config import Config
 from divergence.model import Divergence, EventResult, Window, display, ms_to_datetime
 from divergence.reports.filters import Filters
 from divergence.sources import LegacySource, StreamSource
+from divergence.sources.recording import CachedStream
 
 COLUMNS = ("event_id", "event_type", "first_seen", "stream_id", "kind", "field", "cb_value", "rails_value",
            "category", "rule", "detail", "lag_s")
@@ -41,6 +42,7 @@ def slices_backwards(end_ms: int, floor_ms: int | None) -> Iterator[tuple[int, i
 def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, rules: RuleSet,
                    reference_ms: int, n: int, filters: Filters, progress: Progress | None = None) -> Export:
     found: list[EventResult] = []
+    stream = CachedStream(stream)
     floor = stream.first_ms()
     scanned_from = reference_ms
     for start, end in slices_backwards(reference_ms, floor):

@@ -3,6 +3,7 @@ what an analysis of its window needs (lookback, late retries, rows by id and by 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -67,3 +68,43 @@ class RecordingLegacy:
 
     def all_rows(self) -> list[dict[str, Any]]:
         return [self.rows[key] for key, count in self.counts.items() for _ in range(count)]
+
+
+class CachedStream:
+    """Remembers one contiguous id range already read, so a scan that moves backwards in
+    slices (export) reads each entry from Redis once although every slice looks forward
+    to the reference time for late retries."""
+
+    def __init__(self, inner: StreamSource) -> None:
+        self.inner = inner
+        self.lo = self.hi = 0
+        self.cached: list[StreamEntry] = []
+
+    def read_range(self, start_ms: int, end_ms: int) -> Iterator[StreamEntry]:
+        if end_ms <= start_ms:
+            return iter(())
+        if not self.cached and self.lo == self.hi or end_ms < self.lo or start_ms > self.hi:
+            self.cached, self.lo, self.hi = list(self.inner.read_range(start_ms, end_ms)), start_ms, end_ms
+        else:
+            if start_ms < self.lo:
+                self.cached = list(self.inner.read_range(start_ms, self.lo)) + self.cached
+                self.lo = start_ms
+            if end_ms > self.hi:
+                self.cached += list(self.inner.read_range(self.hi, end_ms))
+                self.hi = end_ms
+        lo = bisect_left(self.cached, start_ms, key=_ms)
+        hi = bisect_left(self.cached, end_ms, key=_ms)
+        return iter(self.cached[lo:hi])
+
+    def read_reverse(self, end_ms: int) -> Iterator[list[StreamEntry]]:
+        return self.inner.read_reverse(end_ms)
+
+    def first_ms(self) -> int | None:
+        return self.inner.first_ms()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+
+def _ms(entry: StreamEntry) -> int:
+    return entry.ms
