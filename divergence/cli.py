@@ -310,7 +310,7 @@ def group(
         title = (f"{sum(g.count for g in groups)} divergences by {', '.join(by)} "
                  f"({display(run.window.start)} .. {display(run.window.end)})")
         c.print(render.table(title, columns, ([as_row(g)[k] if k != "share" else f"{g.share:.1%}" for k in columns]
-                                              for g in groups), justify={"count": "right", "share": "right"}))
+                                              for g in groups), justify={"count": "right", "share": "right", "events": "right"}))
     return 0
 
 
