@@ -90,7 +90,9 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
         except KeyboardInterrupt:
             render.say("interrupted")
             code = 130
-        except BrokenPipeError:
+        except BrokenPipeError:  # `| head`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
             code = 0
         except Exception as exc:  # an internal error: one line, the traceback kept
             if debug:

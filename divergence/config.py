@@ -213,7 +213,8 @@ def validate(located: Located, model: type[BaseModel], extra: dict[str, Any] | N
     except ValidationError as exc:
         # A typo explains the "missing" error that comes with it, so name the unknown key first.
         error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-        raise located.error(error["loc"], describe_error(error, model)) from None
+        raise located.error(error["loc"], describe_error(error, model),
+                            at_key=error["type"] == "extra_forbidden") from None
 
 
 def describe_error(error: dict[str, Any], model: type[BaseModel]) -> str:

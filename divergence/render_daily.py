@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.console import Console
 
-from divergence.model import display
+from divergence.model import display, ms_to_datetime
 from divergence.render import safe, table
 from divergence.reports.daily import DailyCheck, Percentiles, Rates, ms, pct
 
@@ -40,6 +40,11 @@ def print_daily(c: Console, report: DailyCheck) -> None:
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         c.print(f"  {mark} ", end="")
         c.print(safe(check.message))
+    if a.stream_first_ms is None:
+        c.print(safe("  note: the stream is empty"))
+    elif a.stream_first_ms > a.window.start_ms:
+        c.print(safe(f"  note: the stream starts at {display(ms_to_datetime(a.stream_first_ms))}, after the window "
+                     "start: it was trimmed, or the shadow started later; there is no evidence before it"))
     o = report.overall
     c.print()
     summary = [

@@ -8,7 +8,7 @@ surprises that silently change a value (`NO` -> false, `12:30` -> 750, bare date
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Located:
     file: str
     data: Any
     positions: dict[Path_, tuple[int, int]]
+    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
 
     def where(self, path: Path_) -> tuple[int | None, int | None]:
         """Position of the deepest part of `path` that exists in the file."""
@@ -39,8 +40,9 @@ class Located:
             path = path[:-1]
         return self.positions.get((), (None, None))
 
-    def error(self, path: Path_, message: str) -> ConfigError:
-        line, column = self.where(path)
+    def error(self, path: Path_, message: str, *, at_key: bool = False) -> ConfigError:
+        path = tuple(path)
+        line, column = self.key_positions[path] if at_key and path in self.key_positions else self.where(path)
         return ConfigError(message, file=self.file, line=line, column=column)
 
 
@@ -69,14 +71,16 @@ def parse_yaml(text: str, file: str) -> Located:
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML syntax: {exc}", file=file) from None
     positions: dict[Path_, tuple[int, int]] = {}
+    keys: dict[Path_, tuple[int, int]] = {}
     if node is None:
         return Located(file, None, {(): (1, 1)})
     constructor = yaml.SafeLoader("")
-    data = _convert(node, (), positions, constructor, file)
-    return Located(file, data, positions)
+    data = _convert(node, (), positions, constructor, file, keys)
+    return Located(file, data, positions, keys)
 
 
-def _convert(node: yaml.Node, path: Path_, positions: dict, constructor: yaml.SafeLoader, file: str) -> Any:
+def _convert(node: yaml.Node, path: Path_, positions: dict, constructor: yaml.SafeLoader, file: str,
+             keys: dict) -> Any:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
 
     def fail(message: str, at: yaml.Node = node) -> ConfigError:
@@ -87,15 +91,16 @@ def _convert(node: yaml.Node, path: Path_, positions: dict, constructor: yaml.Sa
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise fail("merge keys (<<) are not supported here", key_node)
-            key = _convert(key_node, path + ("<key>",), {}, constructor, file)
+            key = _convert(key_node, path + ("<key>",), {}, constructor, file, {})
             if isinstance(key, (dict, list)):
                 raise fail("a key must be a plain value", key_node)
             if key in out:
                 raise fail(f"duplicate key {key!r}", key_node)
-            out[key] = _convert(value_node, path + (key,), positions, constructor, file)
+            keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _convert(value_node, path + (key,), positions, constructor, file, keys)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), positions, constructor, file) for i, item in enumerate(node.value)]
+        return [_convert(item, path + (i,), positions, constructor, file, keys) for i, item in enumerate(node.value)]
     # A scalar: refuse the YAML 1.1 implicit conversions people do not mean.
     if node.style is None:  # plain (unquoted)
         if node.tag == "tag:yaml.org,2002:bool" and node.value not in _PLAIN_BOOLS:

@@ -88,7 +88,7 @@ def test_classified_divergence_carries_the_description(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("rules:\n  - id: a\n    catgory: bug\n    description: x\n",
-     "rules.yaml:3:14: unknown key 'catgory' (did you mean 'category'?)"),
+     "rules.yaml:3:5: unknown key 'catgory' (did you mean 'category'?)"),
     ("rules:\n  - id: a\n    category: bugg\n    description: x\n",
      "rules.yaml:3:15: rules.0.category: Input should be 'timing', 'bug' or 'expected'"),
     ("rules:\n  - id: a\n    category: bug\n",

@@ -15,7 +15,7 @@ import numpy as np
 
 from divergence.analysis import Analysis
 from divergence.config import Thresholds
-from divergence.model import CATEGORIES, KINDS, EventResult
+from divergence.model import CATEGORIES, KINDS, EventResult, ms_to_datetime
 from divergence.reports.groups import Group, group
 
 TOP_GROUPS = 5
@@ -182,6 +182,7 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         "window": {"start": _iso(a.window.start), "end": _iso(a.window.end),
                    "reference": _iso(a.window.reference)},
         "sources": a.sources,
+        "stream_first_entry": None if a.stream_first_ms is None else _iso(ms_to_datetime(a.stream_first_ms)),
         "verdict": "pass" if report.passed else "fail",
         "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "passed": c.passed,
                     "message": c.message} for c in report.checks],
