@@ -15,7 +15,7 @@ import numpy as np
 
 from divergence.analysis import Analysis
 from divergence.config import Thresholds
-from divergence.model import CATEGORIES, KINDS, EventResult, ms_to_datetime
+from divergence.model import CATEGORIES, KINDS, EventResult, display, ms_to_datetime
 from divergence.reports.groups import Group, group
 
 TOP_GROUPS = 5
@@ -179,10 +179,10 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         return {"count": p.count, "p50": p.p50, "p95": p.p95, "p99": p.p99}
 
     return {
-        "window": {"start": _iso(a.window.start), "end": _iso(a.window.end),
-                   "reference": _iso(a.window.reference)},
+        "window": {"start": display(a.window.start), "end": display(a.window.end),
+                   "reference": display(a.window.reference)},
         "sources": a.sources,
-        "stream_first_entry": None if a.stream_first_ms is None else _iso(ms_to_datetime(a.stream_first_ms)),
+        "stream_first_entry": None if a.stream_first_ms is None else display(ms_to_datetime(a.stream_first_ms)),
         "verdict": "pass" if report.passed else "fail",
         "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "passed": c.passed,
                     "message": c.message} for c in report.checks],
@@ -203,6 +203,3 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
                       for m in a.malformed],
     }
 
-
-def _iso(dt) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
