@@ -27,16 +27,30 @@ from divergence.timeparse import parse_duration, parse_time
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     help=(
         "Prove a shadow system is safe to flip.\n\n"
         "Reads CB's shadow log (a Redis stream) and Rails' outcomes (the legacy database), compares "
         "every Stripe event field by field, and classifies each difference as timing, bug or expected "
         "with YAML rules.\n\n"
-        "Start with: [bold]divergence daily-check --config examples/divergence.yaml "
-        "--snapshot examples/shadow-week[/bold]"
+        "Start with: `divergence daily-check --config examples/divergence.yaml "
+        "--snapshot examples/shadow-week`"
     ),
 )
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"divergence {version('divergence')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    pass
+
 
 # -- shared options ----------------------------------------------------------
 
