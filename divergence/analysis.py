@@ -103,7 +103,11 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     seen_by_cb = earlier_ids | set(by_event) | {d.event_id for d in after} | {x.event_id for x in excluded}
     window_rows = legacy.fetch_window(window.start - timedelta(milliseconds=settle_ms),
                                       window.end + timedelta(milliseconds=settle_ms))
-    results.extend(_rails_only(window_rows, seen_by_cb, config, window, settle_ms))
+    rails_only = _rails_only(window_rows, seen_by_cb, config, window, settle_ms)
+    results.extend(rails_only)
+    settled_rails_only = {r.event_id for r in rails_only if not r.pending}
+    rows_by_id.update((eid, rows) for eid, rows in _group_rows(window_rows, config).items()
+                      if eid in settled_rails_only)
 
     for result in results:
         result.divergences = rules.classify(result.divergences)

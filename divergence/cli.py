@@ -7,6 +7,7 @@ unreachable, 4 internal error (traceback written to a file), 130 interrupted.
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 import os
 import sys
 import tempfile
@@ -15,12 +16,12 @@ import traceback
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
 from divergence import render
-from divergence.errors import DivergenceError, UsageError
+from divergence.errors import DivergenceError, SourceUnreachable, UsageError
 from divergence.model import CATEGORIES, KINDS, Window, datetime_to_ms, display, ms_to_datetime
 from divergence.timeparse import parse_duration, parse_time
 
@@ -124,38 +125,63 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
 class Run:
     """What every command needs: config, sources, rules, window."""
 
-    def __init__(self, config_path: Path | None, snapshot: Path | None, since: str, until: str | None) -> None:
+    def __init__(self, config_path: Path | None, snapshot: Path | None, since: str, until: str | None,
+                 filters: tuple = (None, None, None, None)) -> None:
         from divergence.classify.rules import load_rules
         from divergence.config import find_config, load_config
         from divergence.sources.open import open_sources
 
+        # Everything the user typed is checked before any source is touched.
         config = load_config(find_config(str(config_path) if config_path else None))
-        self.rules = load_rules(config.rule_paths)  # config and rules fail before any source is touched
+        self.rules = load_rules(config.rule_paths)
+        self.filters = _filters(*filters, self.rules)
+        now = datetime.now(timezone.utc)
+        _window(since, until, now)
         sources = open_sources(config, snapshot)
         self.config, self.stream, self.legacy = sources.config, sources.stream, sources.legacy
-        now = datetime.now(timezone.utc)
+        self.coverage = sources.coverage
         default_ref = ms_to_datetime(sources.default_reference_ms) if sources.default_reference_ms else now
-        try:
-            end = parse_time(until, now=default_ref) if until else default_ref
-            try:
-                start = end - timedelta(seconds=parse_duration(since))
-            except ValueError:
-                start = parse_time(since, now=end)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        start, end = _window(since, until, default_ref)
         if start >= end:
             raise UsageError(f"the window is empty: --since {since} is not before --until {display(end)}")
         self.window = Window(datetime_to_ms(start), datetime_to_ms(end), datetime_to_ms(end))
+        if self.stream.first_ms() is None:
+            # An empty or missing key is almost always a wrong key or database, not a silent shadow:
+            # comparing against it would call every Rails event missing_in_shadow.
+            raise SourceUnreachable(f"{self.stream.describe()}: no stream entries (wrong key or database?)")
+        if self.coverage and (start < self.coverage[0] or end > self.coverage[1]):
+            render.say(f"note: the snapshot covers {display(self.coverage[0])} .. {display(self.coverage[1])}; "
+                       f"the window {display(start)} .. {display(end)} reaches outside it, so its figures "
+                       "there are incomplete")
 
-    def progress(self) -> Callable[[str], None] | None:
+    @contextmanager
+    def progress(self) -> Iterator[Callable[[str], None] | None]:
+        """A transient status line on stderr while sources are read (only on a terminal)."""
         if not sys.stderr.isatty():
-            return None
-        err = render.console(stderr=True)
-        return lambda message: err.print(render.safe(f"… {message}"), style="dim")
+            yield None
+            return
+        with render.console(stderr=True).status("reading", spinner="dots") as status:
+            yield lambda message: status.update(render.safe(message))
 
 
-def _filters(category, kind, event_type, rule):
+def _window(since: str, until: str | None, reference: datetime) -> tuple[datetime, datetime]:
+    try:
+        end = parse_time(until, now=reference) if until else reference
+        try:
+            return end - timedelta(seconds=parse_duration(since)), end
+        except ValueError:
+            return parse_time(since, now=end), end
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _filters(category, kind, event_type, rule, rules=None):
     from divergence.reports.filters import Filters
+
+    known = {"none"} | ({c.rule.id for c in rules.rules} if rules is not None else set())
+    for value in rule or ():
+        if value not in known:
+            raise UsageError(f"--rule {value!r}: no such rule (rules: {', '.join(sorted(known))})")
 
     for value in category or ():
         if value not in CATEGORIES:
@@ -196,12 +222,21 @@ def daily_check(
     Example: divergence daily-check --since 7d --format json
     """
     from divergence.analysis import analyse
-    from divergence.reports.daily import as_dict, daily_check as build
+    from divergence.reports.daily import daily_check as build
 
     run = Run(config, snapshot, since, until)
-    report = build(analyse(run.config, run.stream, run.legacy, run.window, run.rules, run.progress()),
-                   run.config.thresholds)
-    fmt = format or Format.table
+    with run.progress() as progress:
+        analysis = analyse(run.config, run.stream, run.legacy, run.window, run.rules, progress)
+    report = build(analysis, run.config.thresholds)
+    code = 0 if report.passed else 1
+    with render.reader_may_leave():  # `| head` must not turn a pass into a failure, or hide one
+        _print_daily(report, format or Format.table)
+    return code
+
+
+def _print_daily(report, fmt: Format) -> None:
+    from divergence.reports.daily import as_dict
+
     if fmt is Format.json:
         sys.stdout.buffer.write(render.dumps_json({"schema_version": render.SCHEMA_VERSION,
                                                    "command": "daily-check", **as_dict(report)}))
@@ -213,7 +248,6 @@ def daily_check(
         from divergence.render_daily import print_daily
 
         print_daily(render.console(), report)
-    return 0 if report.passed else 1
 
 
 @app.command()
@@ -242,31 +276,38 @@ def export(
     """
     from divergence.reports.export import COLUMNS, last_divergent, rows
 
-    filters = _filters(category, kind, event_type, rule)
-    run = Run(config, snapshot, "1h", until)
-    result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window.reference_ms, last,
-                            filters, run.progress())
-    if result.reached_stream_start and sys.stderr.isatty():
-        render.say(f"note: found {len(result.events)} of {last} events; the stream starts at "
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"--output {output}: the folder {output.parent} does not exist")
+    run = Run(config, snapshot, "1h", until, (category, kind, event_type, rule))
+    with run.progress() as progress:
+        result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window.reference_ms, last,
+                                run.filters, progress)
+    if result.reached_stream_start:
+        render.say(f"note: found {len(result.events)} of {last} divergent events; the stream starts at "
                    f"{display(ms_to_datetime(result.scanned_from_ms))}")
 
-    def write(handle) -> None:
+    def write(handle) -> int:
         if format is ExportFormat.csv:
-            render.write_csv(handle, COLUMNS, rows(result))
-        elif format is ExportFormat.jsonl:
-            render.write_jsonl(handle, rows(result))
-        elif format is ExportFormat.json:
+            return render.write_csv(handle, COLUMNS, rows(result))
+        if format is ExportFormat.jsonl:
+            return render.write_jsonl(handle, rows(result, typed=True))
+        if format is ExportFormat.json:
+            listed = list(rows(result, typed=True))
             handle.write(render.dumps_json({"schema_version": render.SCHEMA_VERSION, "command": "export",
-                                            "rows": list(rows(result))}).decode())
-        else:
-            render.console(file=handle).print(render.table(None, COLUMNS, ([r[k] for k in COLUMNS]
-                                                                           for r in rows(result))))
+                                            "rows": listed}).decode())
+            return len(listed)
+        listed = list(rows(result))
+        render.console(file=handle).table(None, COLUMNS, ([r[k] for k in COLUMNS] for r in listed),
+                                          wrap=["cb_value", "rails_value", "detail"])
+        return len(listed)
 
     if output:
         with render.AtomicText(output) as handle:
-            write(handle)
+            written = write(handle)
+        render.say(f"wrote {output}: {written} rows for {len(result.events)} events")
     else:
-        write(sys.stdout)
+        with render.reader_may_leave():
+            write(sys.stdout)
     return 0
 
 
@@ -300,11 +341,17 @@ def group(
     for key in by:
         if key not in GROUP_KEYS:
             raise UsageError(f"--by {key!r}: use one of {', '.join(GROUP_KEYS)}")
-    filters = _filters(category, kind, event_type, rule)
-    run = Run(config, snapshot, since, until)
-    analysis = analyse(run.config, run.stream, run.legacy, run.window, run.rules, run.progress())
-    groups = build((d for d in analysis.divergences if filters(d)), by)
+    run = Run(config, snapshot, since, until, (category, kind, event_type, rule))
+    with run.progress() as progress:
+        analysis = analyse(run.config, run.stream, run.legacy, run.window, run.rules, progress)
+    groups = build((d for d in analysis.divergences if run.filters(d)), by)
     fmt = format or (Format.table if render.is_terminal() else Format.csv)
+    with render.reader_may_leave():
+        _print_groups(groups, by, fmt, run.window)
+    return 0
+
+
+def _print_groups(groups, by: list[str], fmt: Format, window: Window) -> None:
     columns = [*by, "count", "share", "events", "categories", "examples"]
 
     def as_row(g) -> dict[str, Any]:
@@ -315,19 +362,20 @@ def group(
     if fmt is Format.json:
         sys.stdout.buffer.write(render.dumps_json({
             "schema_version": render.SCHEMA_VERSION, "command": "group", "by": by,
-            "window": {"start": display(run.window.start), "end": display(run.window.end)},
+            "window": {"start": display(window.start), "end": display(window.end)},
             "total": sum(g.count for g in groups),
             "groups": [{"keys": dict(zip(by, g.keys)), "count": g.count, "share": g.share, "events": g.events,
                         "categories": g.categories, "examples": list(g.examples)} for g in groups]}))
     elif fmt is Format.csv:
         render.write_csv(sys.stdout, columns, (as_row(g) for g in groups))
     else:
-        c = render.console()
-        title = (f"{sum(g.count for g in groups)} divergences by {', '.join(by)} "
-                 f"({display(run.window.start)} .. {display(run.window.end)})")
-        c.print(render.table(title, columns, ([as_row(g)[k] if k != "share" else f"{g.share:.1%}" for k in columns]
-                                              for g in groups), justify={"count": "right", "share": "right", "events": "right"}))
-    return 0
+        title = (f"{sum(g.count for g in groups):,} divergences by {', '.join(by)} "
+                 f"({display(window.start)} .. {display(window.end)})")
+        shown = ({**as_row(g), "count": f"{g.count:,}", "share": f"{g.share * 100:.1f} %", "events": f"{g.events:,}"}
+                 for g in groups)
+        render.console().table(title, columns, ([r[k] for k in columns] for r in shown),
+                               justify=dict.fromkeys(["count", "share", "events"], "right"),
+                               wrap=["signature", "examples"])
 
 
 @app.command()
@@ -353,7 +401,8 @@ def snapshot(
 
     run = Run(config, None, since, until)
     stream, legacy = RecordingStream(run.stream), RecordingLegacy(run.legacy)
-    analysis = analyse(run.config, stream, legacy, run.window, run.rules, run.progress())
+    with run.progress() as progress:
+        analysis = analyse(run.config, stream, legacy, run.window, run.rules, progress)
     manifest = write_snapshot(
         out, entries=stream.entries(), legacy_rows=legacy.all_rows(), window_start=run.window.start,
         window_end=run.window.end, as_of=run.window.reference, database_timezone=run.config.legacy.timezone,
@@ -367,4 +416,21 @@ def snapshot(
 
 
 def main() -> None:
-    app()
+    """The console script: usage errors become one line too (exit 2), like every other error."""
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets an escape
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        render.say("interrupted")
+        code = 130
+    except Exception as exc:
+        # Typer's parser errors (bad option, missing value); typer keeps their class private.
+        if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "divergence"
+        render.say(f"error: {exc.format_message()} (see: {command} --help)")
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)

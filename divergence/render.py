@@ -12,12 +12,14 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -36,26 +38,51 @@ def say(message: str) -> None:
     sys.stderr.flush()
 
 
-def console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+class Out(Console):
+    """A console whose tables never cut an id in half: on a terminal they take the width they
+    need (the terminal wraps the line, the value stays whole); piped, they never fold."""
+
+    def on_broken_pipe(self) -> None:
+        # rich would exit 1 here, which reads as "check failed"; let the command decide.
+        raise BrokenPipeError
+
+    def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+              justify: dict[str, str] | None = None, wrap: Sequence[str] = ()) -> None:
+        t = Table(show_edge=False, pad_edge=False)
+        for column in columns:
+            folds = column in wrap
+            t.add_column(column, justify=(justify or {}).get(column, "left"),
+                         overflow="fold" if folds else "ignore", no_wrap=not folds)
+        for row in rows:
+            t.add_row(*(safe(cell) for cell in row))
+        need = Measurement.get(self, self.options.update_width(100_000), t)
+        width = max(self.width, need.minimum) if self.is_terminal else need.maximum
+        if title:
+            self.print(Text(title, style="bold"), soft_wrap=True)
+        self.print(t, width=width)
+
+    def line(self, text: Any, style: str | None = None) -> None:
+        self.print(safe(text), style=style, soft_wrap=True)
+
+
+def console(stderr: bool = False, file: IO[str] | None = None) -> Out:
     # rich honours NO_COLOR and drops styling when the stream is not a terminal.
-    stream = file or (sys.stderr if stderr else sys.stdout)
-    # Piped into a file or a cron mail there is no terminal width: never fold the tables there.
-    width = None if stream.isatty() else 200
-    return Console(stderr=stderr, file=file, highlight=False, soft_wrap=False, width=width)
+    return Out(stderr=stderr, file=file, highlight=False, soft_wrap=False)
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """`divergence ... | head`: when the reader closes the pipe, stop writing quietly."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
-
-
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-          justify: dict[str, str] | None = None) -> Table:
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column in columns:
-        t.add_column(column, justify=(justify or {}).get(column, "left"), overflow="fold")
-    for row in rows:
-        t.add_row(*(safe(cell) for cell in row))
-    return t
 
 
 def dumps_json(document: Any) -> bytes:
@@ -95,6 +122,9 @@ class AtomicText:
     def __exit__(self, kind, exc, tb) -> None:
         self.handle.close()
         if kind is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what `>` would give
             os.replace(self.tmp, self.path)
         else:
             os.unlink(self.tmp)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 
 from divergence.model import display, ms_to_datetime
-from divergence.render import safe, table
+from divergence.render import Out
 from divergence.reports.daily import DailyCheck, Percentiles, Rates, ms, pct
 
 BY_TYPE_COLUMNS = ("event_type", "compared", "divergent", "divergence_rate", "rate_without_timing",
@@ -31,64 +30,66 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def print_daily(c: Console, report: DailyCheck) -> None:
+def print_daily(c: Out, report: DailyCheck) -> None:
     a = report.analysis
     verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
     c.print(f"daily-check {verdict}  ", end="")
-    c.print(safe(f"{display(a.window.start)} .. {display(a.window.end)} · {a.sources.get('stream', '')}"))
+    c.line(f"{display(a.window.start)} .. {display(a.window.end)}")
+    c.line(f"  CB: {a.sources.get('stream', '')} · Rails: {a.sources.get('legacy', '')}", style="dim")
     for check in report.checks:
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         c.print(f"  {mark} ", end="")
-        c.print(safe(check.message))
-    if a.stream_first_ms is None:
-        c.print(safe("  note: the stream is empty"))
-    elif a.stream_first_ms > a.window.start_ms:
-        c.print(safe(f"  note: the stream starts at {display(ms_to_datetime(a.stream_first_ms))}, after the window "
-                     "start: it was trimmed, or the shadow started later; there is no evidence before it"))
+        c.line(check.message)
+    if a.stream_first_ms is not None and a.stream_first_ms > a.window.start_ms:
+        c.line(f"  note: the stream starts at {display(ms_to_datetime(a.stream_first_ms))}, after the window "
+               "start: it was trimmed, or the shadow started later; there is no evidence before it")
     o = report.overall
     c.print()
     summary = [
-        ("events", f"{o.compared} compared · {len(a.pending)} pending · {a.ignored} ignored · "
-                   f"{a.primary} primary · {len(a.malformed)} malformed"),
+        ("events", f"{o.compared:,} compared · {len(a.pending):,} pending · {a.ignored:,} ignored · "
+                   f"{a.primary:,} primary · {len(a.malformed):,} malformed"),
         ("rates", f"divergence {pct(o.divergence_rate)} · without timing {pct(o.rate_without_timing)} · "
                   f"raw {pct(o.raw_rate)} · errors {pct(o.error_rate)}"),
-        ("deliveries", f"{report.deliveries} · dedup hits {pct(report.dedup_hit_rate)}"),
+        ("deliveries", f"{report.deliveries:,} · dedup hits {pct(report.dedup_hit_rate)}"),
         ("CB time", _p(report.cb_time)),
         ("Rails time", _p(report.rails_time)),
     ]
     for label, text in summary:
-        c.print(safe(f"  {label:<11}{text}"), soft_wrap=True)
+        c.line(f"  {label:<11}{text}")
     c.print()
     cats = report.categories
-    c.print(table("events by category", ["bug", "timing", "expected", "match"],
-                  [[cats["bug"], cats["timing"], cats["expected"], cats["match"]]],
-                  justify=dict.fromkeys(["bug", "timing", "expected", "match"], "right")))
-    kinds = [(k, d, e) for k, (d, e) in report.kinds.items() if d]
+    c.table("events by category", ["bug", "timing", "expected", "match"],
+            [[f"{cats[k]:,}" for k in ("bug", "timing", "expected", "match")]],
+            justify=dict.fromkeys(["bug", "timing", "expected", "match"], "right"))
+    kinds = [(k, f"{d:,}", f"{e:,}") for k, (d, e) in report.kinds.items() if d]
     if kinds:
         c.print()
-        c.print(table("divergences by kind", ["kind", "divergences", "events"], kinds,
-                      justify={"divergences": "right", "events": "right"}))
+        c.table("divergences by kind", ["kind", "divergences", "events"], kinds,
+                justify={"divergences": "right", "events": "right"})
     c.print()
     rows = by_type_rows(report)
     numeric = ["compared", "divergent", "rate", "w/o timing", "raw", "errors", "CB p95"]
-    c.print(table("by event type", ["event type", *numeric],
-                  [[r["event_type"], r["compared"], r["divergent"], pct(_f(r["divergence_rate"])),
-                    pct(_f(r["rate_without_timing"])), pct(_f(r["raw_rate"])), pct(_f(r["error_rate"])),
-                    ms(_f(r["cb_p95_ms"]))] for r in rows],
-                  justify=dict.fromkeys(numeric, "right")))
+    c.table("by event type", ["event type", *numeric],
+            [[r["event_type"], f"{r['compared']:,}", f"{r['divergent']:,}", pct(_f(r["divergence_rate"])),
+              pct(_f(r["rate_without_timing"])), pct(_f(r["raw_rate"])), pct(_f(r["error_rate"])),
+              ms(_f(r["cb_p95_ms"]))] for r in rows],
+            justify=dict.fromkeys(numeric, "right"))
     if report.top_groups:
         c.print()
-        c.print(table("top divergence groups (expected left out)",
-                      ["category", "rule", "kind", "field", "count", "examples"],
-                      [[*g.keys, g.count, " ".join(g.examples)] for g in report.top_groups],
-                      justify={"count": "right"}))
+        c.table("top divergence groups (expected left out)",
+                ["category", "rule", "kind", "field", "count", "examples"],
+                [[*g.keys, f"{g.count:,}", " ".join(g.examples)] for g in report.top_groups],
+                justify={"count": "right"}, wrap=["examples"])
+        if report.more_groups:
+            c.line(f"  … {report.more_groups} more groups: divergence group --by rule --by kind --by field",
+                   style="dim")
     if a.malformed:
         c.print()
         shown = a.malformed[:10]
-        c.print(table(f"malformed entries ({len(a.malformed)})", ["stream id", "reason"],
-                      [[m.stream_id, m.reason] for m in shown]))
+        c.table(f"malformed entries ({len(a.malformed):,})", ["stream id", "event id", "reason"],
+                [[m.stream_id, m.event_id or "", m.reason] for m in shown], wrap=["reason"])
         if len(a.malformed) > len(shown):
-            c.print(safe(f"… and {len(a.malformed) - len(shown)} more (--format json lists all)"))
+            c.line(f"  … and {len(a.malformed) - len(shown):,} more (--format json lists all)", style="dim")
 
 
 def _f(text: str) -> float | None:
@@ -98,4 +99,4 @@ def _f(text: str) -> float | None:
 def _p(p: Percentiles) -> str:
     if not p.count:
         return "n/a"
-    return f"p50 {p.p50:,.0f} ms · p95 {p.p95:,.0f} ms · p99 {p.p99:,.0f} ms ({p.count} timings)"
+    return f"p50 {p.p50:,.0f} ms · p95 {p.p95:,.0f} ms · p99 {p.p99:,.0f} ms ({p.count:,} timings)"

@@ -62,6 +62,7 @@ def test_non_utf8_bytes_are_reported_with_offset():
     got = parse(good(error=b"bad \xff byte"))
     assert isinstance(got, Malformed)
     assert got.reason == "field 'error' is not UTF-8 (byte 0xff at offset 4)"
+    assert got.event_id == "evt_1"  # the report can still name the event
 
 
 def test_other_event_types_are_ignored_and_primary_mode_excluded():

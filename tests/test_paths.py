@@ -5,7 +5,7 @@ import pytest
 
 from divergence.records.paths import MISSING, extract, first_present, parse_path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stripe-events"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stripe-events"  # copied from shared/, with its provenance README
 
 
 def fixture(name):

@@ -34,20 +34,25 @@ def parse_entry(entry: StreamEntry, names: StreamFields, event_types: frozenset[
         return Malformed(entry.stream_id, reason, event_id, entry.key)
 
     fields: dict[str, str] = {}
+    problem = None  # the first fault; the entry is still read so the report can name its event
     for raw_name, raw_value in entry.fields:
+        name = raw_name.decode("utf-8", "backslashreplace")
         try:
-            name = raw_name.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return bad(f"a field name is not UTF-8 (byte 0x{raw_name[exc.start]:02x} at offset {exc.start})")
-        try:
+            raw_name.decode("utf-8")
             value = raw_value.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return bad(f"field {name!r} is not UTF-8 (byte 0x{raw_value[exc.start]:02x} at offset {exc.start})")
+            bad_bytes = raw_name if name != raw_name.decode("utf-8", "ignore") else raw_value
+            what = "a field name" if bad_bytes is raw_name else f"field {name!r}"
+            problem = problem or f"{what} is not UTF-8 (byte 0x{bad_bytes[exc.start]:02x} at offset {exc.start})"
+            continue
         if name in fields:
-            return bad(f"field {name!r} appears more than once")
+            problem = problem or f"field {name!r} appears more than once"
+            continue
         fields[name] = value
 
     event_id = fields.get(names.stripe_event_id, "").strip()
+    if problem:
+        return bad(problem, event_id if EVENT_ID.match(event_id) else None)
     if not event_id:
         return bad(f"missing {names.stripe_event_id}")
     if not EVENT_ID.match(event_id):

@@ -78,6 +78,7 @@ class DailyCheck:
     rails_time: Percentiles
     checks: list[Check]
     top_groups: list[Group] = field(default_factory=list)
+    more_groups: int = 0
 
     @property
     def passed(self) -> bool:
@@ -130,8 +131,8 @@ def daily_check(analysis: Analysis, thresholds: Thresholds) -> DailyCheck:
         rails_time=percentiles(analysis.legacy_durations_ms),
         checks=_checks(overall, cb_time, len(analysis.malformed), thresholds),
     )
-    report.top_groups = group((d for d in analysis.divergences if d.category != "expected"),
-                              TOP_GROUP_KEYS)[:TOP_GROUPS]
+    groups = group((d for d in analysis.divergences if d.category != "expected"), TOP_GROUP_KEYS)
+    report.top_groups, report.more_groups = groups[:TOP_GROUPS], max(0, len(groups) - TOP_GROUPS)
     return report
 
 
@@ -176,7 +177,7 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
                 "error_rate": r.error_rate}
 
     def pct_dict(p: Percentiles) -> dict[str, Any]:
-        return {"count": p.count, "p50": p.p50, "p95": p.p95, "p99": p.p99}
+        return {"count": p.count, "p50": _round(p.p50), "p95": _round(p.p95), "p99": _round(p.p99)}
 
     return {
         "window": {"start": display(a.window.start), "end": display(a.window.end),
@@ -197,9 +198,14 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         "processing_ms": {"cb": pct_dict(report.cb_time),
                           "cb_by_event_type": {t: pct_dict(p) for t, p in report.cb_time_by_type.items()},
                           "rails": pct_dict(report.rails_time)},
-        "top_groups": [{**dict(zip(TOP_GROUP_KEYS, g.keys)), "count": g.count, "share": g.share,
-                        "events": g.events, "examples": list(g.examples)} for g in report.top_groups],
+        "top_groups": [{**dict(zip(TOP_GROUP_KEYS, g.keys)), "count": g.count,
+                        "share": g.share, "events": g.events, "examples": list(g.examples)}
+                       for g in report.top_groups],
         "malformed": [{"stream_id": m.stream_id, "key": m.key, "event_id": m.event_id, "reason": m.reason}
                       for m in a.malformed],
     }
 
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -62,24 +62,33 @@ def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, r
     return Export(found[:n], len(found) < n, scanned_from, reference_ms)
 
 
-def rows(export: Export) -> Iterator[dict[str, Any]]:
+def rows(export: Export, typed: bool = False) -> Iterator[dict[str, Any]]:
     for event in export.events:
         for d in event.divergences:
-            yield row(d)
+            yield row(d, typed)
 
 
-def row(d: Divergence) -> dict[str, Any]:
+def row(d: Divergence, typed: bool = False) -> dict[str, Any]:
+    """One export row. CSV (`typed=False`) has text cells, null as empty; JSON keeps
+    null as null and the lag as a number."""
     return {
         "event_id": d.event_id,
         "event_type": d.event_type,
         "first_seen": ms_to_datetime(d.at_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "stream_id": d.stream_id,
+        "stream_id": d.stream_id or None if typed else d.stream_id,
         "kind": d.kind,
-        "field": d.field,
-        "cb_value": display(d.cb_value),
-        "rails_value": display(d.rails_value),
+        "field": d.field or None if typed else d.field,
+        "cb_value": _value(d.cb_value, typed),
+        "rails_value": _value(d.rails_value, typed),
         "category": d.category,
-        "rule": d.rule_id or "",
-        "detail": d.detail,
-        "lag_s": "" if d.lag_s is None else f"{d.lag_s:.3f}",
+        "rule": d.rule_id if typed else d.rule_id or "",
+        "detail": d.detail or None if typed else d.detail,
+        "lag_s": (None if d.lag_s is None else round(d.lag_s, 3)) if typed else
+                 ("" if d.lag_s is None else f"{d.lag_s:.3f}"),
     }
+
+
+def _value(value: Any, typed: bool) -> Any:
+    if value is None:
+        return None if typed else ""
+    return display(value)

@@ -18,7 +18,7 @@ def key_of(divergence: Divergence, key: str) -> str:
     if key == "signature":
         return divergence.signature
     value = getattr(divergence, key)
-    return "" if value is None else str(value)
+    return "(none)" if value is None or value == "" else str(value)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from divergence.config import Config
@@ -20,6 +21,7 @@ class Sources:
     legacy: LegacySource
     config: Config  # with the snapshot's database time zone, where it has one
     default_reference_ms: int | None  # a snapshot's as_of; None means "now"
+    coverage: tuple[datetime, datetime] | None = None  # a snapshot's window
 
 
 def open_sources(config: Config, snapshot: Path | None) -> Sources:
@@ -31,7 +33,8 @@ def open_sources(config: Config, snapshot: Path | None) -> Sources:
         config = config.model_copy(update={"legacy": config.legacy.model_copy(update={"timezone": tz})})
         legacy = SnapshotLegacy(snapshot, event_id_column=config.legacy.event_id_column,
                                 processed_at_column=config.legacy.processed_at_column, timezone_name=tz)
-        return Sources(SnapshotStream(snapshot), legacy, config, datetime_to_ms(manifest.as_of))
+        return Sources(SnapshotStream(snapshot), legacy, config, datetime_to_ms(manifest.as_of),
+                       (manifest.window_start, manifest.window_end))
     return Sources(open_stream(config), open_legacy(config), config, None)
 
 
