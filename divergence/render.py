@@ -49,19 +49,28 @@ class Out(Console):
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
               justify: dict[str, str] | None = None, wrap: Sequence[str] = ()) -> None:
         t = Table(show_edge=False, pad_edge=False)
-        for column in columns:
+        cells = [[safe(cell) for cell in row] for row in rows]
+        for index, column in enumerate(columns):
             folds = column in wrap
-            t.add_column(column, justify=(justify or {}).get(column, "left"),
-                         overflow="fold" if folds else "ignore", no_wrap=not folds)
-        for row in rows:
-            t.add_row(*(safe(cell) for cell in row))
+            # A wrapping column wraps between words, never inside one (an event id stays whole).
+            longest_word = max((len(w) for row in cells for w in row[index].plain.split()), default=0)
+            t.add_column(column, justify=(justify or {}).get(column, "left"), no_wrap=not folds,
+                         overflow="fold" if folds else "ellipsis",
+                         min_width=min(longest_word, 60) if folds else None)
+        for row in cells:
+            t.add_row(*row)
         need = Measurement.get(self, self.options.update_width(100_000), t)
         width = max(self.width, need.minimum) if self.is_terminal else need.maximum
         if title:
             self.print(Text(title, style="bold"), soft_wrap=True)
-        self.print(t, width=width)
+        previous, self.width = self.width, width
+        try:
+            self.print(t, crop=False)
+        finally:
+            self.width = previous
 
-    def line(self, text: Any, style: str | None = None) -> None:
+    def text(self, text: Any, style: str | None = None) -> None:
+        """One line of plain text (never markup), not wrapped."""
         self.print(safe(text), style=style, soft_wrap=True)
 
 

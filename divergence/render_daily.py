@@ -34,14 +34,14 @@ def print_daily(c: Out, report: DailyCheck) -> None:
     a = report.analysis
     verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
     c.print(f"daily-check {verdict}  ", end="")
-    c.line(f"{display(a.window.start)} .. {display(a.window.end)}")
-    c.line(f"  CB: {a.sources.get('stream', '')} · Rails: {a.sources.get('legacy', '')}", style="dim")
+    c.text(f"{display(a.window.start)} .. {display(a.window.end)}")
+    c.text(f"  CB: {a.sources.get('stream', '')} · Rails: {a.sources.get('legacy', '')}", style="dim")
     for check in report.checks:
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
         c.print(f"  {mark} ", end="")
-        c.line(check.message)
+        c.text(check.message)
     if a.stream_first_ms is not None and a.stream_first_ms > a.window.start_ms:
-        c.line(f"  note: the stream starts at {display(ms_to_datetime(a.stream_first_ms))}, after the window "
+        c.text(f"  note: the stream starts at {display(ms_to_datetime(a.stream_first_ms))}, after the window "
                "start: it was trimmed, or the shadow started later; there is no evidence before it")
     o = report.overall
     c.print()
@@ -55,7 +55,7 @@ def print_daily(c: Out, report: DailyCheck) -> None:
         ("Rails time", _p(report.rails_time)),
     ]
     for label, text in summary:
-        c.line(f"  {label:<11}{text}")
+        c.text(f"  {label:<11}{text}")
     c.print()
     cats = report.categories
     c.table("events by category", ["bug", "timing", "expected", "match"],
@@ -81,7 +81,7 @@ def print_daily(c: Out, report: DailyCheck) -> None:
                 [[*g.keys, f"{g.count:,}", " ".join(g.examples)] for g in report.top_groups],
                 justify={"count": "right"}, wrap=["examples"])
         if report.more_groups:
-            c.line(f"  … {report.more_groups} more groups: divergence group --by rule --by kind --by field",
+            c.text(f"  … {report.more_groups} more groups: divergence group --by rule --by kind --by field",
                    style="dim")
     if a.malformed:
         c.print()
@@ -89,7 +89,7 @@ def print_daily(c: Out, report: DailyCheck) -> None:
         c.table(f"malformed entries ({len(a.malformed):,})", ["stream id", "event id", "reason"],
                 [[m.stream_id, m.event_id or "", m.reason] for m in shown], wrap=["reason"])
         if len(a.malformed) > len(shown):
-            c.line(f"  … and {len(a.malformed) - len(shown):,} more (--format json lists all)", style="dim")
+            c.text(f"  … and {len(a.malformed) - len(shown):,} more (--format json lists all)", style="dim")
 
 
 def _f(text: str) -> float | None:

@@ -44,3 +44,34 @@ def test_export_to_a_file_is_written_whole(tmp_path):
     assert lines[0].startswith("event_id,event_type,first_seen")
     assert len(lines) >= 11
     assert [p.name for p in tmp_path.iterdir()] == ["last.csv"]  # no temp file left behind
+
+
+def test_on_a_terminal_with_progress_and_colour(tmp_path):
+    """Run under a pseudo-terminal, as a person would: spinner on stderr, rich tables on stdout."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(COLUMNS="100", LINES="40", TERM="xterm")
+    proc = subprocess.Popen([str(SCRIPT), "daily-check", *EXAMPLE, "--since", "7d"], cwd=ROOT, stdin=follower,
+                            stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    output = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert proc.wait(timeout=60) == 1
+    text = output.decode("utf-8", "replace")
+    assert "internal error" not in text and "Traceback" not in text
+    assert "daily-check" in text and "FAIL" in text
+    assert "\x1b[" in text  # styled for a terminal
+    assert "evt_1i71etx6BAELnVwRL9hrtDf9" in text  # ids are never cut, even at 100 columns
