@@ -136,7 +136,7 @@ class Run:
         self.rules = load_rules(config.rule_paths)
         self.filters = _filters(*filters, self.rules)
         now = datetime.now(timezone.utc)
-        _window(since, until, now)
+        _window(since, until, now, check_reference=False)  # the syntax, before any source is opened
         sources = open_sources(config, snapshot)
         self.config, self.stream, self.legacy = sources.config, sources.stream, sources.legacy
         self.coverage = sources.coverage
@@ -164,15 +164,23 @@ class Run:
             yield lambda message: status.update(render.safe(message))
 
 
-def _window(since: str, until: str | None, reference: datetime) -> tuple[datetime, datetime]:
+def _window(since: str, until: str | None, reference: datetime, *,
+            check_reference: bool = True) -> tuple[datetime, datetime]:
     try:
         end = parse_time(until, now=reference) if until else reference
         try:
-            return end - timedelta(seconds=parse_duration(since)), end
-        except ValueError:
-            return parse_time(since, now=end), end
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+            start = end - timedelta(seconds=parse_duration(since))
+        except ValueError as exc:
+            if "out of range" in str(exc):
+                raise
+            start = parse_time(since, now=end)
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(f"{exc}" if isinstance(exc, ValueError) else "time out of range") from None
+    if check_reference and end > reference + timedelta(minutes=1):
+        # Past "now" (or a snapshot's as_of) nothing is known yet: every recent event would look settled.
+        raise UsageError(f"--until {display(end)} is later than {display(reference)}, the latest time "
+                         "there is data for")
+    return start, end
 
 
 def _filters(category, kind, event_type, rule, rules=None):

@@ -146,7 +146,7 @@ class FieldSpec(Strict):
     def _check(self) -> "FieldSpec":
         if self.type == "timestamp":
             object.__setattr__(self, "tolerance", parse_duration(self.tolerance))
-        elif isinstance(self.tolerance, str) or self.tolerance < 0:
+        elif isinstance(self.tolerance, str) or not 0 <= self.tolerance < float("inf"):
             raise ValueError(f"tolerance of a field of type {self.type} must be a non-negative number")
         if self.currency is not None and self.type != "money":
             raise ValueError("currency only applies to money fields")

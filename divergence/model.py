@@ -202,7 +202,7 @@ def display(value: Any) -> str:
         spec = "milliseconds" if value.microsecond else "seconds"
         return value.isoformat(timespec=spec).replace("+00:00", "Z")
     if isinstance(value, (dict, list)):
-        import orjson
+        from divergence.records.jsontext import canonical
 
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return canonical(value)
     return str(value)

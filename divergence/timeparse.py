@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SECONDS = 3650 * 86400  # ten years: anything longer is a typo
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 
@@ -14,13 +15,15 @@ def parse_duration(text: str | int | float) -> float:
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration")
     if isinstance(text, (int, float)):
-        if text < 0:
-            raise ValueError(f"{text!r} is negative")
-        return float(text)
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration (examples: 90s, 10m, 24h, 7d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise ValueError(f"{text!r} is not a duration (examples: 90s, 10m, 24h, 7d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 0 <= seconds <= MAX_SECONDS:  # also refuses NaN and infinity
+        raise ValueError(f"{text!r} is out of range (0 to 3650d)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -27,7 +27,7 @@ def test_bad_config_is_exit_2_with_file_line_column(tmp_path):
 def test_missing_snapshot_is_exit_3(tmp_path):
     code, _, err = invoke("daily-check", "--config", CONFIG, "--snapshot", str(tmp_path / "nope"))
     assert code == 3
-    assert err.strip() == f"error: {tmp_path / 'nope' / 'manifest.json'}: not a snapshot (no manifest.json)"
+    assert err.strip() == f"error: {tmp_path / 'nope'}: not a snapshot folder (it does not exist)"
 
 
 def test_live_run_without_database_url_is_exit_2():

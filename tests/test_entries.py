@@ -39,7 +39,7 @@ def test_malformed_entries_say_why():
         "stripe_event_id 'oops' is not a Stripe event id (evt_...)": good(stripe_event_id="oops"),
         "missing event_type": good(event_type=""),
         "outcome is not JSON (unexpected character at char 0)": good(outcome="not json"),
-        "outcome is a JSON list, not an object": good(outcome=[1]),
+        "outcome is JSON array, not an object": good(outcome=[1]),
         "duration_ms 'fast' is not a number": good(duration_ms="fast"),
         "result 'maybe' (expected one of processed, duplicate, error, skipped)": good(result="maybe"),
         "received_at 'yesterday' is not an ISO-8601 time": good(received_at="yesterday"),

@@ -113,3 +113,17 @@ def test_null_absent_and_empty_are_one_null(kind):
 def test_null_against_a_value_is_a_mismatch():
     assert not same("string", "cus_1", None)
     assert not same("int", 0, None)
+
+
+@pytest.mark.parametrize("kind", ["int", "money"])
+def test_absurd_numbers_are_invalid_at_once_not_a_hang(kind):
+    for text in ("1e10000000", "1e5000", "-1e400"):
+        with pytest.raises(InvalidValue, match="out of range"):
+            normalise(kind, text)
+
+
+def test_big_json_integers_keep_every_digit():
+    a = '{"a": 12345678901234567890123}'
+    b = {"a": 12345678901234567890124}
+    assert not same("json", a, b)
+    assert same("json", a, {"a": 12345678901234567890123})

@@ -32,6 +32,14 @@ class Range(Strict):
     min: Seconds | None = None
     max: Seconds | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g} s) is greater than max ({self.max:g} s): it can never match")
+        return self
+
     def contains(self, value: float | None) -> bool:
         if value is None:
             return False
@@ -44,6 +52,7 @@ class Match(Strict):
     field: list[str] | None = None
     cb: Any = _UNSET
     rails: Any = _UNSET
+    detail: Any = _UNSET
     lag: Range | None = None
     age: Range | None = None
     payload: dict[str, Any] | None = None
@@ -61,7 +70,7 @@ class Match(Strict):
                 raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
         return kinds
 
-    @field_validator("cb", "rails")
+    @field_validator("cb", "rails", "detail")
     @classmethod
     def _valid_matcher(cls, spec: Any) -> Any:
         if spec is not _UNSET:
@@ -83,12 +92,14 @@ class Rule(Strict):
     description: str = Field(min_length=1)
     ticket: str | None = None
     doc: str | None = None
-    match: Match = Match()
+    match: Match
 
     @model_validator(mode="after")
     def _described(self) -> "Rule":
         if not self.description.strip():
             raise ValueError("description must say why this difference exists")
+        if not self.match.model_fields_set:
+            raise ValueError("match has no condition: the rule would explain every divergence")
         return self
 
 
@@ -145,6 +156,9 @@ def compile_rule(rule: Rule, file: str) -> CompiledRule:
     if m.rails is not _UNSET:
         rails = value_matcher(m.rails)
         checks.append(lambda d: rails(d.rails_value))
+    if m.detail is not _UNSET:
+        detail = value_matcher(m.detail)
+        checks.append(lambda d: detail(d.detail))
     if m.lag:
         lag = m.lag
         checks.append(lambda d: lag.contains(d.lag_s))

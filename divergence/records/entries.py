@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import orjson
+from divergence.records import jsontext
 
 from divergence.config import StreamFields
 from divergence.model import Delivery, Malformed, StreamEntry
 
 RESULTS = ("processed", "duplicate", "error", "skipped")
+MAX_NUMBER = 1e12  # durations in ms and unix seconds stay far below this
 EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,255}$")
 
 
@@ -114,8 +115,8 @@ def _number(text: str | None, name: str) -> float | None:
         number = float(text)
     except ValueError:
         raise ValueError(f"{name} {_short(text)} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")) or number < 0:
-        raise ValueError(f"{name} {_short(text)} is not a non-negative number")
+    if not 0 <= number <= MAX_NUMBER:  # also refuses NaN and infinities
+        raise ValueError(f"{name} {_short(text)} is out of range (0 to {MAX_NUMBER:.0e})")
     return number
 
 
@@ -135,9 +136,13 @@ def _json_object(text: str | None, name: str) -> dict[str, Any] | None:
     if text is None or text.strip() == "":
         return None
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"{name} is not JSON ({exc.msg} at char {exc.pos})") from None
+        value = jsontext.loads(text)
+    except ValueError as exc:
+        reason = f"{exc.msg} at char {exc.pos}" if hasattr(exc, "msg") else str(exc).splitlines()[0]
+        raise ValueError(f"{name} is not JSON ({reason})") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{name} is a JSON {type(value).__name__}, not an object")
+        raise ValueError(f"{name} is JSON {_JSON_TYPES.get(type(value), type(value).__name__)}, not an object")
     return value
+
+
+_JSON_TYPES = {list: "array", str: "text", int: "number", float: "number", bool: "true/false", type(None): "null"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
+from divergence.records import jsontext
 
 AGGREGATIONS = ("first", "min", "max", "sum")
 _SEGMENT = re.compile(r"^([^\[\]]+)((?:\[(?:\*|-?\d+)\])*)$")
@@ -64,8 +64,8 @@ def parse_path(text: str) -> ValuePath:
 def _maybe_json(value: Any) -> Any:
     if isinstance(value, (str, bytes)) and value[:1] in ("{", "[", b"{", b"["):
         try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
+            return jsontext.loads(value)
+        except ValueError:
             return value
     return value
 

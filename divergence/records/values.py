@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
+from divergence.records import jsontext
 
 from divergence.records.paths import is_null
 
@@ -27,6 +27,14 @@ THREE_DECIMAL = {"BHD", "JOD", "KWD", "OMR", "TND"}
 
 _TRUE = {"true", "t", "1", "yes", "y", "on"}
 _FALSE = {"false", "f", "0", "no", "n", "off"}
+
+
+MAX_DIGITS = 30  # no amount, count or id number has more integer digits than this
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class InvalidValue(ValueError):
@@ -76,7 +84,7 @@ def _string(value: Any, **_: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return jsontext.canonical(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -88,7 +96,7 @@ def _enum(value: Any, **_: Any) -> str:
 
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
-        raise InvalidValue(f"{value!r} is a boolean, not a number")
+        raise InvalidValue(f"{_shown(value)} is a boolean, not a number")
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -99,18 +107,20 @@ def _decimal(value: Any) -> Decimal:
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
-            raise InvalidValue(f"{value!r} is not a number") from None
+            raise InvalidValue(f"{_shown(value)} is not a number") from None
     else:
         raise InvalidValue(f"{type(value).__name__} is not a number")
     if not result.is_finite():
-        raise InvalidValue(f"{value!r} is not a finite number")
+        raise InvalidValue(f"{_shown(value)} is not a finite number")
+    if result and result.adjusted() > MAX_DIGITS:  # 1e10000000 must not hang the run
+        raise InvalidValue(f"{_shown(value)} is out of range")
     return result
 
 
 def _int(value: Any, **_: Any) -> int:
     number = _decimal(value)
     if number != number.to_integral_value():
-        raise InvalidValue(f"{value!r} is not a whole number")
+        raise InvalidValue(f"{_shown(value)} is not a whole number")
     return int(number)
 
 
@@ -129,7 +139,7 @@ def _bool(value: Any, **_: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().casefold() in _TRUE | _FALSE:
         return value.strip().casefold() in _TRUE
-    raise InvalidValue(f"{value!r} is not a boolean")
+    raise InvalidValue(f"{_shown(value)} is not a boolean")
 
 
 def _timestamp(value: Any, *, tz: str, **_: Any) -> datetime:
@@ -145,7 +155,7 @@ def _timestamp(value: Any, *, tz: str, **_: Any) -> datetime:
             try:
                 moment = datetime.fromisoformat(text.replace("z", "Z").replace(" UTC", "+00:00"))
             except ValueError:
-                raise InvalidValue(f"{value!r} is not a timestamp") from None
+                raise InvalidValue(f"{_shown(value)} is not a timestamp") from None
     else:
         raise InvalidValue(f"{type(value).__name__} is not a timestamp")
     if moment.tzinfo is None:  # a naive DATETIME is in the side's configured zone, never the host's
@@ -157,14 +167,14 @@ def _from_epoch(seconds: Any) -> datetime:
     try:
         return datetime.fromtimestamp(float(seconds), tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise InvalidValue(f"{seconds!r} is out of range for unix seconds") from None
+        raise InvalidValue(f"{_shown(seconds)} is out of range for unix seconds") from None
 
 
 def _json(value: Any, **_: Any) -> Any:
     if isinstance(value, str):
         try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            value = jsontext.loads(value)
+        except ValueError:
             raise InvalidValue("not JSON") from None
     return value
 

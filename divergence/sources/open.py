@@ -26,9 +26,10 @@ class Sources:
 
 def open_sources(config: Config, snapshot: Path | None) -> Sources:
     if snapshot is not None:
-        from divergence.sources.snapshot import SnapshotLegacy, SnapshotStream, read_manifest
+        from divergence.sources.snapshot import SnapshotLegacy, SnapshotStream, read_manifest, verify
 
         manifest = read_manifest(snapshot)
+        verify(manifest)
         tz = manifest.database_timezone
         config = config.model_copy(update={"legacy": config.legacy.model_copy(update={"timezone": tz})})
         legacy = SnapshotLegacy(snapshot, event_id_column=config.legacy.event_id_column,

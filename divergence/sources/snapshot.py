@@ -7,6 +7,8 @@ base64 for bytes that are not UTF-8) and `legacy.jsonl` (rows with type-tagged v
 from __future__ import annotations
 
 import base64
+import binascii
+import re
 import hashlib
 import os
 import shutil
@@ -18,7 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
@@ -27,6 +29,7 @@ from divergence.model import StreamEntry, stream_id_key
 
 SCHEMA_VERSION = 1
 PAGE = 1000
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 # -- values ---------------------------------------------------------------
@@ -70,6 +73,8 @@ def encode_value(value: Any) -> Any:
 def decode_value(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
+    if len(value) != 1:
+        raise ValueError(f"a tagged value has one key, not {len(value)}")
     (tag, raw), = value.items()
     if tag == "$float":
         return float(raw)
@@ -115,17 +120,52 @@ class Manifest:
 
 
 def read_manifest(folder: Path) -> Manifest:
-    path = Path(folder) / "manifest.json"
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SourceUnreachable(f"{folder}: not a snapshot folder" + (" (it is a file)" if folder.exists() else
+                                                                       " (it does not exist)"))
+    path = folder / "manifest.json"
     try:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise SourceUnreachable(f"{path}: not a snapshot (no manifest.json)") from None
+    except OSError as exc:
+        raise SourceUnreachable(f"{path}: cannot read ({exc.strerror})") from None
     except orjson.JSONDecodeError as exc:
         raise SourceUnreachable(f"{path}: manifest is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SourceUnreachable(f"{path}: manifest is not a JSON object")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise SourceUnreachable(f"{path}: snapshot schema_version {version!r}, this divergence reads {SCHEMA_VERSION}")
-    return Manifest(path, data)
+    manifest = Manifest(path, data)
+    try:
+        times = (manifest.as_of, manifest.window_start, manifest.window_end)
+        ZoneInfo(manifest.database_timezone)
+    except (KeyError, TypeError, ValueError, ZoneInfoNotFoundError) as exc:
+        raise SourceUnreachable(f"{path}: manifest lacks a valid as_of, window or database_timezone ({exc!r})") from None
+    if any(t.tzinfo is None for t in times):
+        raise SourceUnreachable(f"{path}: manifest times must carry a time zone (…Z)")
+    return manifest
+
+
+def verify(manifest: Manifest) -> None:
+    """The files are whole: a truncated or edited snapshot would give silently wrong figures."""
+    for name, count_key in (("stream.jsonl", "stream_entries"), ("legacy.jsonl", "legacy_rows")):
+        path = manifest.path.parent / name
+        expected = manifest.data.get("checksums", {}).get(name)
+        if expected is None:
+            raise SourceUnreachable(f"{manifest.path}: no checksum for {name}")
+        digest, lines = hashlib.sha256(), 0
+        try:
+            with path.open("rb") as handle:
+                for line in handle:
+                    digest.update(line)
+                    lines += 1
+        except OSError as exc:
+            raise SourceUnreachable(f"{path}: cannot read ({exc.strerror})") from None
+        if "sha256:" + digest.hexdigest() != expected or lines != manifest.data.get("counts", {}).get(count_key):
+            raise SourceUnreachable(f"{path}: does not match the checksum in manifest.json (truncated or edited?)")
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
@@ -133,6 +173,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
         handle = path.open("rb")
     except FileNotFoundError:
         raise SourceUnreachable(f"{path}: missing from the snapshot") from None
+    except OSError as exc:
+        raise SourceUnreachable(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -153,8 +195,10 @@ class SnapshotStream:
         for number, item in _read_jsonl(path):
             try:
                 fields = tuple((_decode_bytes(k), _decode_bytes(v)) for k, v in item["fields"])
-                entries.append(StreamEntry(item["id"], fields, item.get("key", "webhook:events")))
-            except (KeyError, TypeError, ValueError) as exc:
+                if not _STREAM_ID.match(item["id"]):
+                    raise ValueError(f"stream id {item['id']!r}")
+                entries.append(StreamEntry(item["id"], fields, str(item.get("key", "webhook:events"))))
+            except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
                 raise SourceUnreachable(f"{path}:{number}: not a stream entry ({exc!r})") from None
         entries.sort(key=lambda e: (stream_id_key(e.stream_id), e.key))
         self._entries = entries
@@ -186,10 +230,13 @@ class SnapshotLegacy:
         self.folder = Path(folder)
         self.timezone = timezone_name
         self._id_col, self._at_col = event_id_column, processed_at_column
-        self._rows = [
-            {k: decode_value(v) for k, v in item["row"].items()}
-            for _, item in _read_jsonl(self.folder / "legacy.jsonl")
-        ]
+        path = self.folder / "legacy.jsonl"
+        self._rows = []
+        for number, item in _read_jsonl(path):
+            try:
+                self._rows.append({str(k): decode_value(v) for k, v in item["row"].items()})
+            except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
+                raise SourceUnreachable(f"{path}:{number}: not a legacy row ({exc!r})") from None
 
     def fetch_by_ids(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
         wanted = set(event_ids)
