@@ -20,6 +20,7 @@ from typing import Any
 from divergence.classify.rules import RuleSet
 from divergence.compare.differences import compare_event, processed_at_ms, with_parties
 from divergence.config import Config
+from divergence.errors import UsageError
 from divergence.model import Delivery, Divergence, EventResult, Malformed, ShadowEvent, StreamEntry, Window
 from divergence.records.entries import Excluded, parse_entry
 from divergence.sources import LegacySource, StreamSource
@@ -68,10 +69,10 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     lookback_start = max(window.start_ms - int(config.stream.max_lookback * 1000),
                          min([window.start_ms - settle_ms, *created]))
     say("reading earlier deliveries")
-    before = _valid(stream.read_range(lookback_start, window.start_ms), config, types)
+    before, seen_before = _read(stream.read_range(lookback_start, window.start_ms), config, types)
     # Retries after the window still belong to its events, up to "now" (Stripe retries for days).
     after_end = max(window.end_ms, min(window.reference_ms, window.end_ms + int(config.stream.max_lookback * 1000)))
-    after = _valid(stream.read_range(window.end_ms, after_end), config, types) if after_end > window.end_ms else []
+    after, seen_after = _read(stream.read_range(window.end_ms, after_end), config, types)
 
     earlier_ids = {d.event_id for d in before}
     by_event: dict[str, list[Delivery]] = defaultdict(list)
@@ -85,7 +86,9 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     settled = [e for e in events if window.reference_ms - e.first.ms >= settle_ms]
 
     say(f"fetching Rails rows for {len(settled)} events")
-    rows_by_id = _group_rows(legacy.fetch_by_ids([e.event_id for e in settled]), config)
+    fetched = legacy.fetch_by_ids([e.event_id for e in settled])
+    check_columns(fetched, config, "by_ids_sql")
+    rows_by_id = _group_rows(fetched, config)
 
     results: list[EventResult] = []
     for event in events:
@@ -100,9 +103,15 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
         results.append(result)
 
     say("finding events only Rails processed")
-    seen_by_cb = earlier_ids | set(by_event) | {d.event_id for d in after} | {x.event_id for x in excluded}
+    # Whatever CB wrote about an event (even a malformed or excluded entry) means CB saw it.
+    seen_by_cb = seen_before | seen_after | {p.event_id for p in in_window if p.event_id}
     window_rows = legacy.fetch_window(window.start - timedelta(milliseconds=settle_ms),
                                       window.end + timedelta(milliseconds=settle_ms))
+    check_columns(window_rows, config, "window_sql")
+    candidates = {str(r.get(config.legacy.event_id_column)) for r in window_rows} - seen_by_cb
+    if candidates:  # Rails may process hours after CB (a queue backlog): look further back for these
+        floor = window.start_ms - int(config.stream.max_lookback * 1000)
+        seen_by_cb |= _sighted(stream, candidates, lookback_start, floor, config, types)
     rails_only = _rails_only(window_rows, seen_by_cb, config, window, settle_ms)
     results.extend(rails_only)
     settled_rails_only = {r.event_id for r in rails_only if not r.pending}
@@ -127,9 +136,53 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     )
 
 
-def _valid(entries: Iterable[StreamEntry], config: Config, types: frozenset[str]) -> list[Delivery]:
-    parsed = (parse_entry(e, config.stream.fields, types) for e in entries)
-    return [p for p in parsed if isinstance(p, Delivery)]
+def _read(entries: Iterable[StreamEntry], config: Config, types: frozenset[str]) -> tuple[list[Delivery], set[str]]:
+    """Valid deliveries, and the ids of every event CB wrote anything about."""
+    deliveries, seen = [], set()
+    for parsed in (parse_entry(e, config.stream.fields, types) for e in entries):
+        if isinstance(parsed, Delivery):
+            deliveries.append(parsed)
+        if parsed.event_id:
+            seen.add(parsed.event_id)
+    return deliveries, seen
+
+
+def _sighted(stream: StreamSource, ids: set[str], before_ms: int, floor_ms: int, config: Config,
+             types: frozenset[str]) -> set[str]:
+    """Which of `ids` CB logged before `before_ms`, reading back in growing slices only as far as needed."""
+    found: set[str] = set()
+    end, span = before_ms, 3600_000
+    while end > floor_ms and found != ids:
+        start = max(floor_ms, end - span)
+        _, seen = _read(stream.read_range(start, end), config, types)
+        found |= seen & ids
+        end, span = start, span * 2
+    return found
+
+
+def check_columns(rows: list[dict[str, Any]], config: Config, which: str) -> None:
+    """A column the config needs but the SQL does not return would read as NULL everywhere:
+    a week of false divergences. Say so instead."""
+    if not rows:
+        return
+    returned = rows[0].keys()
+    legacy = config.legacy
+    needed = {legacy.event_id_column: "legacy.event_id_column",
+              legacy.processed_at_column: "legacy.processed_at_column"}
+    for name, column in (("event_type_column", legacy.event_type_column),
+                         ("duration_ms_column", legacy.duration_ms_column), ("error_column", legacy.error_column)):
+        if column:
+            needed.setdefault(column, f"legacy.{name}")
+    for spec in config.fields:
+        sides = [spec.rails] + ([spec.currency.rails] if spec.currency and spec.currency.rails else [])
+        for side in sides:
+            for path in side.paths:
+                needed.setdefault(str(path.steps[0]), f"field {spec.name!r}")
+    missing = {column: why for column, why in needed.items() if column not in returned}
+    if missing:
+        column, why = next(iter(missing.items()))
+        raise UsageError(f"legacy SQL ({which}) returns no column {column!r} (needed by {why}); "
+                         f"it returns: {', '.join(returned)}")
 
 
 def _shadow_result(event: ShadowEvent) -> str | None:

@@ -100,7 +100,7 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
         try:
             code = command(*args, **kwargs) or 0
         except DivergenceError as exc:
-            render.say(f"error: {exc}")
+            render.say(_clean(f"error: {exc}"))
             code = exc.exit_code
         except KeyboardInterrupt:
             render.say("interrupted")
@@ -111,15 +111,25 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
             code = 0
         except Exception as exc:  # an internal error: one line, the traceback kept
             if debug:
-                traceback.print_exc()
+                sys.stderr.write(_clean(traceback.format_exc(), one_line=False))
             else:
-                path = Path(tempfile.gettempdir()) / f"divergence-crash-{int(time.time())}.log"
-                path.write_text(traceback.format_exc(), encoding="utf-8")
-                render.say(f"internal error: {type(exc).__name__}: {exc} (traceback in {path}; --debug shows it)")
+                fd, name = tempfile.mkstemp(prefix="divergence-crash-", suffix=".log")
+                with os.fdopen(fd, "w", encoding="utf-8") as log:
+                    log.write(_clean(traceback.format_exc(), one_line=False))
+                render.say(_clean(f"internal error: {type(exc).__name__}: {exc} (traceback in {name}; "
+                                  "--debug shows it)"))
             code = 4
         raise typer.Exit(code)
 
     return wrapper
+
+
+def _clean(text: str, one_line: bool = True) -> str:
+    """No secret from the environment's URLs, and (for a message) one line."""
+    from divergence.sources.urls import scrub
+
+    text = scrub(text, [v for v in os.environ.values() if "://" in v or "password=" in v.lower()])
+    return " ".join(part.strip() for part in text.splitlines()) if one_line else text
 
 
 class Run:
@@ -284,8 +294,7 @@ def export(
     """
     from divergence.reports.export import COLUMNS, last_divergent, rows
 
-    if output is not None and not output.parent.is_dir():
-        raise UsageError(f"--output {output}: the folder {output.parent} does not exist")
+    target = render.AtomicText(output) if output is not None else None  # refuse a bad -o before reading
     run = Run(config, snapshot, "1h", until, (category, kind, event_type, rule))
     with run.progress() as progress:
         result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window.reference_ms, last,
@@ -309,8 +318,8 @@ def export(
                                           wrap=["cb_value", "rails_value", "detail"])
         return len(listed)
 
-    if output:
-        with render.AtomicText(output) as handle:
+    if target is not None:
+        with target as handle:
             written = write(handle)
         render.say(f"wrote {output}: {written} rows for {len(result.events)} events")
     else:
@@ -407,6 +416,9 @@ def snapshot(
     from divergence.sources.recording import RecordingLegacy, RecordingStream
     from divergence.sources.snapshot import write_snapshot
 
+    from divergence.sources.snapshot import check_target
+
+    check_target(Path(os.path.abspath(out)))  # refuse a bad --out before reading for minutes
     run = Run(config, None, since, until)
     stream, legacy = RecordingStream(run.stream), RecordingLegacy(run.legacy)
     with run.progress() as progress:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
+from divergence.errors import UsageError
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
@@ -117,14 +119,26 @@ def write_jsonl(handle: IO[str], rows: Iterable[dict[str, Any]]) -> int:
 
 
 class AtomicText:
-    """A text file that appears whole or not at all (written to a temp file, then renamed)."""
+    """A text file that appears whole or not at all (written to a temp file, then renamed).
+
+    A symlink is written through to its target; a device, folder or other special file is
+    refused rather than replaced by a regular file.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+        if str(path) in ("", "."):
+            raise UsageError("--output needs a file name")
+        self.path = Path(os.path.realpath(path))
+        if self.path.exists() and not self.path.is_file():
+            raise UsageError(f"--output {path}: exists and is not a regular file")
+        if not self.path.parent.is_dir():
+            raise UsageError(f"--output {path}: the folder {self.path.parent} does not exist")
 
     def __enter__(self) -> IO[str]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        except OSError as exc:
+            raise UsageError(f"--output {self.path}: cannot write there ({exc.strerror})") from None
         self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
         return self.handle
 
@@ -134,7 +148,11 @@ class AtomicText:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what `>` would give
-            os.replace(self.tmp, self.path)
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as exc:
+                os.unlink(self.tmp)
+                raise UsageError(f"--output {self.path}: cannot write ({exc.strerror})") from None
         else:
             os.unlink(self.tmp)
 

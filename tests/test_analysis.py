@@ -102,3 +102,30 @@ def test_primary_ignored_and_malformed_entries_are_counted_apart(tmp_path, confi
     a = run(tmp_path, config, entries, [rails("evt_ok", MS0 + 4500)], MS0, MS0 + HOUR)
     assert (a.primary, a.ignored, [m.stream_id for m in a.malformed]) == (1, 1, [f"{MS0 + 3000}-0"])
     assert [e.event_id for e in a.compared] == ["evt_ok"]
+
+
+def test_rails_processing_an_hour_late_is_not_missing_in_shadow(tmp_path, config):
+    # CB logged it at 07:30; a Sidekiq backlog made Rails process it at 08:30 (in the next window).
+    entries = [cb(MS0 - 30 * 60_000, "evt_late_rails", created=(MS0 - 31 * 60_000) // 1000),
+               cb(MS0 + 10 * 60_000, "evt_other")]
+    rows = [rails("evt_late_rails", MS0 + 30 * 60_000), rails("evt_other", MS0 + 10 * 60_000 + 800)]
+    a = run(tmp_path, config, entries, rows, MS0, MS0 + HOUR)
+    assert a.divergences == []
+    assert [e.event_id for e in a.compared] == ["evt_other"]
+
+
+def test_a_malformed_entry_is_not_also_missing_in_shadow(tmp_path, config):
+    entries = [cb(MS0 + 1000, "evt_bad", duration_ms="fast")]
+    a = run(tmp_path, config, entries, [rails("evt_bad", MS0 + 1500)], MS0, MS0 + HOUR)
+    assert [(m.event_id, m.reason) for m in a.malformed] == [("evt_bad", "duration_ms 'fast' is not a number")]
+    assert a.divergences == [] and a.compared == []
+
+
+def test_a_column_the_config_needs_but_the_sql_lacks_is_a_config_error(tmp_path, config):
+    from divergence.errors import UsageError
+
+    row = rails("evt_ok", MS0 + 4500)
+    del row["plan_interval"]
+    with pytest.raises(UsageError, match="legacy SQL \\(by_ids_sql\\) returns no column 'plan_interval' "
+                                         "\\(needed by field 'interval'\\)"):
+        run(tmp_path, config, [cb(MS0 + 4000, "evt_ok")], [row], MS0, MS0 + HOUR)

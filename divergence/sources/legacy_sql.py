@@ -125,6 +125,10 @@ class SqlLegacy:
             return self.engine.connect()
         except sqlalchemy.exc.DBAPIError as exc:
             raise _ConnectionLost(self._message(exc)) from None
+        except (ValueError, TypeError, AttributeError, LookupError) as exc:
+            # The driver choked on the URL itself (a port that is not a number, an unknown charset).
+            raise UsageError(f"bad legacy database URL {mask_url(self.url)}: {type(exc).__name__}: "
+                             f"{_first_line(str(exc))}") from None
 
     def _execute(self, conn: Connection, which: str, statement, params: dict[str, Any]) -> list[dict[str, Any]]:
         try:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from divergence.errors import SourceUnreachable
+from divergence.errors import SourceUnreachable, UsageError
 from divergence.model import StreamEntry, stream_id_key
 
 SCHEMA_VERSION = 1
@@ -273,10 +273,19 @@ def write_snapshot(
     sources: dict[str, str],
     extra: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Write a snapshot atomically: a half-written folder never appears at `folder`."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    """Write a snapshot atomically: a half-written folder never appears at `folder`.
+
+    An existing snapshot there is replaced; any other existing file or folder is refused,
+    so a mistyped --out never deletes someone's work.
+    """
+    folder = Path(os.path.abspath(folder))
+    check_target(folder)
+    if not folder.parent.is_dir():
+        raise UsageError(f"{folder.parent}: the folder to write the snapshot into does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as exc:
+        raise UsageError(f"{folder.parent}: cannot write there ({exc.strerror})") from None
     tmp.chmod(0o755)  # mkdtemp's 0700 would make a shared snapshot unreadable to others
     try:
         counts, checksums = {}, {}
@@ -302,17 +311,28 @@ def write_snapshot(
         }
         (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
         if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            folder.rename(old / folder.name)
             tmp.rename(folder)
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(folder)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"{folder}: cannot write the snapshot ({exc.strerror or exc})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return read_manifest(folder)
+
+
+def check_target(folder: Path) -> None:
+    if not folder.parent.is_dir():
+        raise UsageError(f"{folder.parent}: the folder to write the snapshot into does not exist")
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UsageError(f"{folder}: exists and is not a snapshot folder; choose a new --out")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file():
+        raise UsageError(f"{folder}: a folder that is not a snapshot and not empty; choose a new --out")
 
 
 def _write_lines(path: Path, lines: Iterable[bytes]) -> tuple[int, str]:

@@ -30,3 +30,27 @@ def mask_url(url: str) -> str:
         if colon and password:
             rest = f"{user}:{MASK}{rest[at:]}"
     return scheme + sep + _QUERY_SECRET.sub(r"\1" + MASK, rest)
+
+
+def secrets_in(url: str) -> list[str]:
+    """The password of a URL and the pieces a driver may quote from it when it misparses the
+    URL (a password with an unencoded `/` or `@` is split there), longest first."""
+    from urllib.parse import unquote
+
+    _, sep, rest = url.partition("://")
+    found: set[str] = set(m.group(1) for m in re.finditer(r"[?&](?:password|passwd|pwd|pass)=([^&#]+)", url, re.I))
+    at = rest.rfind("@") if sep else -1
+    if at >= 0:
+        _, colon, password = rest[:at].partition(":")
+        if colon and password:
+            found |= {password, unquote(password)}
+            found |= {p for p in re.split(r"[/@?#:]", password) if len(p) >= 2}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def scrub(text: str, urls: list[str]) -> str:
+    """`text` with every secret of `urls` replaced by `****` (for errors and crash logs)."""
+    for url in urls:
+        for secret in secrets_in(url):
+            text = text.replace(secret, MASK)
+    return text

@@ -1,0 +1,3 @@
+from divergence.entry import main
+
+main()
