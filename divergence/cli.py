@@ -282,6 +282,9 @@ def export(
     kind: KindOpt = None,
     event_type: EventTypeOpt = None,
     rule: RuleOpt = None,
+    keep_formulas: Annotated[bool, typer.Option(
+        "--keep-formulas", help="Write CSV cells exactly, even those a spreadsheet would run as a formula "
+        "(by default text starting with = + - @ gets a leading ').")] = False,
     debug: DebugOpt = False,
 ) -> int:
     """The last N divergent events, newest first, one row per divergence.
@@ -305,7 +308,7 @@ def export(
 
     def write(handle) -> int:
         if format is ExportFormat.csv:
-            return render.write_csv(handle, COLUMNS, rows(result))
+            return render.write_csv(handle, COLUMNS, rows(result), formulas=keep_formulas)
         if format is ExportFormat.jsonl:
             return render.write_jsonl(handle, rows(result, typed=True))
         if format is ExportFormat.json:

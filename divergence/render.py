@@ -100,12 +100,30 @@ def dumps_json(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str) + b"\n"
 
 
-def write_csv(handle: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def csv_cell(value: Any, *, formulas: bool = False, terminal: bool = False) -> str:
+    """A CSV cell. Text a spreadsheet would run as a formula (`=HYPERLINK(...)` typed by a
+    customer) gets a leading `'` unless `formulas`; numbers like -5 stay as they are. On a
+    terminal, control characters are shown escaped."""
+    text = "" if value is None else str(value)
+    if not formulas and text.startswith(_FORMULA_START) and not _NUMBER.match(text):
+        text = "'" + text
+    if terminal:
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\n", "\\n"))
+    return text
+
+
+def write_csv(handle: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]], *,
+              formulas: bool = False) -> int:
+    terminal = handle.isatty() if hasattr(handle, "isatty") else False
     writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     count = 0
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v, formulas=formulas, terminal=terminal) for k, v in row.items()})
         count += 1
     return count
 

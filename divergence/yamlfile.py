@@ -111,5 +111,7 @@ def _convert(node: yaml.Node, path: Path_, positions: dict, constructor: yaml.Sa
             raise fail(f"{node.value!r} would be read as a date; quote it")
     try:
         return constructor.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError:
+        raise fail(f"unsupported YAML tag {node.tag!r}") from None
     except yaml.YAMLError as exc:
-        raise fail(f"cannot read value: {exc}") from None
+        raise fail(f"cannot read value: {getattr(exc, 'problem', None) or exc}") from None
