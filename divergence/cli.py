@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import os
 import sys
 import tempfile
-import time
 import traceback
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -334,8 +333,9 @@ def export(
 @app.command()
 @guarded
 def group(
-    by: Annotated[list[str], typer.Option("--by", "-b", help="Group key; repeat for several: event_type, kind, "
-                                          "field, category, rule, signature, customer, subscription.")] = ["event_type"],
+    by: Annotated[Optional[list[str]], typer.Option(
+        "--by", "-b", help="Group key; repeat for several: event_type, kind, field, category, rule, signature, "
+        "customer, subscription. Default: event_type.", show_default=False)] = None,
     config: ConfigOpt = None,
     snapshot: SnapshotOpt = None,
     since: SinceOpt = "24h",
@@ -358,6 +358,7 @@ def group(
     from divergence.analysis import analyse
     from divergence.reports.groups import GROUP_KEYS, group as build
 
+    by = by or ["event_type"]
     for key in by:
         if key not in GROUP_KEYS:
             raise UsageError(f"--by {key!r}: use one of {', '.join(GROUP_KEYS)}")

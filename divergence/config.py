@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from divergence.errors import ConfigError, UsageError
+from divergence.errors import UsageError
 from divergence.records.paths import ValuePath, parse_path
-from divergence.records.values import TYPES
 from divergence.timeparse import parse_duration
 from divergence.yamlfile import Located, load_yaml
 
