@@ -7,6 +7,7 @@ stream's `outcome` field) is parsed, so the same syntax reads both sides.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -43,6 +44,7 @@ class ValuePath:
         return "*" in self.steps
 
 
+@functools.lru_cache(maxsize=4096)  # a config names a few dozen paths, read for every event
 def parse_path(text: str) -> ValuePath:
     body, _, aggregation = text.partition("|")
     body, aggregation = body.strip(), aggregation.strip() or "first"
