@@ -221,12 +221,12 @@ def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config
         pending = window.reference_ms - first_ms < settle_ms
         result = EventResult(event_id, event_type, "", first_ms, pending, None)
         if not pending:
-            result.divergences = [Divergence(
+            result.divergences = with_parties([Divergence(
                 event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
                 rails_value="processed" if len(group) == 1 else f"processed x{len(group)}",
                 detail="CB never logged it", stream_id="", at_ms=first_ms,
                 age_s=(window.reference_ms - first_ms) / 1000,
-            )]
+            )], None, group, config)
         out.append(result)
     return out
 

@@ -164,6 +164,7 @@ class Divergence:
     category: str | None = None
     rule_id: str | None = None
     rule_description: str | None = None
+    rule_ticket: str | None = None
 
     @property
     def signature(self) -> str:

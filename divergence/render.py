@@ -23,6 +23,7 @@ from divergence.errors import UsageError
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.cells import cell_len
 from rich.text import Text
 
 SCHEMA_VERSION = 1
@@ -52,22 +53,34 @@ class Out(Console):
               justify: dict[str, str] | None = None, wrap: Sequence[str] = ()) -> None:
         t = Table(show_edge=False, pad_edge=False)
         cells = [[safe(cell) for cell in row] for row in rows]
+        needed = 3 * (len(columns) - 1)  # " │ " between columns
         for index, column in enumerate(columns):
-            folds = column in wrap
-            # A wrapping column wraps between words, never inside one (an event id stays whole).
-            longest_word = max((len(w) for row in cells for w in row[index].plain.split()), default=0)
-            t.add_column(column, justify=(justify or {}).get(column, "left"), no_wrap=not folds,
-                         overflow="fold" if folds else "ellipsis",
-                         min_width=min(longest_word, 60) if folds else None)
+            texts = [column] + [row[index].plain for row in cells]
+            if column in wrap:
+                # A wrapping column wraps between words, never inside one (an event id stays whole).
+                width = min(max((len(w) for text in texts for w in text.split()), default=1), 60)
+                t.add_column(column, justify=(justify or {}).get(column, "left"), overflow="fold",
+                             min_width=width)
+            else:
+                width = max(cell_len(line) for text in texts for line in (text.splitlines() or [""]))
+                t.add_column(column, justify=(justify or {}).get(column, "left"), no_wrap=True, min_width=width)
+            needed += width
         for row in cells:
             t.add_row(*row)
-        need = Measurement.get(self, self.options.update_width(100_000), t)
-        width = max(self.width, need.minimum) if self.is_terminal else need.maximum
         if title:
             self.print(Text(title, style="bold"), soft_wrap=True)
+        if self.is_terminal:
+            width = max(self.width, needed)
+        else:
+            width = Measurement.get(self, self.options.update_width(100_000), t).maximum
         previous, self.width = self.width, width
         try:
-            self.print(t, crop=False)
+            if self.is_terminal:
+                self.print(t, crop=False)
+            else:  # piped: no padding after the last column
+                with self.capture() as captured:
+                    self.print(t, crop=False)
+                self.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         finally:
             self.width = previous
 

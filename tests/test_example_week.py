@@ -106,6 +106,9 @@ def test_export_last_100_newest_first_as_csv():
         if t.event_id not in newest:
             newest.append(t.event_id)
     assert [r["event_id"] for r in rows] == newest[:5]
-    assert set(rows[0]) == {"event_id", "event_type", "first_seen", "stream_id", "kind", "field", "cb_value",
-                            "rails_value", "category", "rule", "detail", "lag_s"}
+    assert list(rows[0]) == ["event_id", "event_type", "first_seen", "stream_id", "kind", "field", "cb_value",
+                             "rails_value", "category", "rule", "detail", "lag_s", "customer", "subscription",
+                             "ticket", "rule_description"]
     assert all(r["category"] == "bug" for r in rows)
+    explained = [r for r in rows if r["rule"]]
+    assert explained and all(r["ticket"].startswith("EGG-") and r["rule_description"] for r in explained)

@@ -191,7 +191,8 @@ class RuleSet:
                 out.append(replace(divergence, category="bug", rule_id=None, rule_description=None))
             else:
                 out.append(replace(divergence, category=rule.category, rule_id=rule.id,
-                                   rule_description=rule.description.strip()))
+                                   rule_description=" ".join(rule.description.split()),
+                                   rule_ticket=rule.ticket))
         return out
 
 

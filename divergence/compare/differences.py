@@ -107,18 +107,15 @@ def compare_event(event: ShadowEvent, rows: list[dict[str, Any]], config: Config
     return out
 
 
-def with_parties(divergences: list[Divergence], event: ShadowEvent, rows: list[dict[str, Any]],
+def with_parties(divergences: list[Divergence], event: ShadowEvent | None, rows: list[dict[str, Any]],
                  config: Config) -> list[Divergence]:
     """Tag each divergence with the event's customer and subscription (CB's, else Rails'), for `group`."""
     if not divergences:
         return divergences
-    docs = [cb_document(d) for d in event.deliveries[:1]]
     parties = {}
     for spec in config.fields:
         if spec.name in ("customer", "subscription"):
-            value = MISSING
-            for doc in docs:
-                value, _ = first_present(doc, spec.cb.paths)
+            value = first_present(cb_document(event.first), spec.cb.paths)[0] if event else MISSING
             if is_null(value) and rows:
                 value, _ = first_present(rows[0], spec.rails.paths)
             parties[spec.name] = None if is_null(value) else str(value)

@@ -19,7 +19,7 @@ from divergence.sources import LegacySource, StreamSource
 from divergence.sources.recording import CachedStream
 
 COLUMNS = ("event_id", "event_type", "first_seen", "stream_id", "kind", "field", "cb_value", "rails_value",
-           "category", "rule", "detail", "lag_s")
+           "category", "rule", "detail", "lag_s", "customer", "subscription", "ticket", "rule_description")
 FIRST_SLICE_MS = 3600_000
 
 
@@ -85,6 +85,10 @@ def row(d: Divergence, typed: bool = False) -> dict[str, Any]:
         "detail": d.detail or None if typed else d.detail,
         "lag_s": (None if d.lag_s is None else round(d.lag_s, 3)) if typed else
                  ("" if d.lag_s is None else f"{d.lag_s:.3f}"),
+        "customer": d.customer if typed else d.customer or "",
+        "subscription": d.subscription if typed else d.subscription or "",
+        "ticket": d.rule_ticket if typed else d.rule_ticket or "",
+        "rule_description": d.rule_description if typed else d.rule_description or "",
     }
 
 

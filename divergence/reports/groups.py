@@ -12,13 +12,22 @@ GROUP_KEYS = ("event_type", "kind", "field", "category", "rule", "signature", "c
 EXAMPLES = 3
 
 
+NONE = "(none)"
+UNEXPLAINED = "(unexplained)"
+
+
+def json_key(value: str) -> str | None:
+    """Machine output says null where tables say (none) or (unexplained)."""
+    return None if value in (NONE, UNEXPLAINED) else value
+
+
 def key_of(divergence: Divergence, key: str) -> str:
     if key == "rule":
-        return divergence.rule_id or "(unexplained)"
+        return divergence.rule_id or UNEXPLAINED
     if key == "signature":
         return divergence.signature
     value = getattr(divergence, key)
-    return "(none)" if value is None or value == "" else str(value)
+    return NONE if value is None or value == "" else str(value)
 
 
 @dataclass(frozen=True)
@@ -29,20 +38,26 @@ class Group:
     events: int
     categories: dict[str, int]
     examples: tuple[str, ...]  # event ids, newest first
+    rule_description: str | None = None  # when all its divergences share one rule
+    ticket: str | None = None
 
 
-def group(divergences: Iterable[Divergence], by: Sequence[str]) -> list[Group]:
-    """Counts of divergences by `by`, largest first (ties: by key, for a stable order)."""
+def group(divergences: Iterable[Divergence], by: Sequence[str], total: int | None = None) -> list[Group]:
+    """Counts of divergences by `by`, largest first (ties: by key, for a stable order).
+    Shares are of `total` (default: all the divergences given)."""
     buckets: dict[tuple[str, ...], list[Divergence]] = defaultdict(list)
-    total = 0
+    counted = 0
     for divergence in divergences:
         buckets[tuple(key_of(divergence, k) for k in by)].append(divergence)
-        total += 1
+        counted += 1
+    total = total or counted
     groups = []
     for keys, items in buckets.items():
         newest = sorted(items, key=lambda d: (d.at_ms, d.event_id), reverse=True)
         examples = tuple(dict.fromkeys(d.event_id for d in newest))[:EXAMPLES]
+        rules = {(d.rule_description, d.rule_ticket) for d in items}
+        description, ticket = next(iter(rules)) if len(rules) == 1 else (None, None)
         groups.append(Group(keys, len(items), len(items) / total, len({d.event_id for d in items}),
-                            dict(Counter(d.category or "bug" for d in items)), examples))
+                            dict(Counter(d.category or "bug" for d in items)), examples, description, ticket))
     groups.sort(key=lambda g: (-g.count, g.keys))
     return groups
