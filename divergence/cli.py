@@ -143,7 +143,7 @@ class Run:
         # Everything the user typed is checked before any source is touched.
         config = load_config(find_config(str(config_path) if config_path else None))
         self.rules = load_rules(config.rule_paths)
-        self.filters = _filters(*filters, self.rules)
+        self.filters = _filters(*filters, self.rules, config.event_types)
         now = datetime.now(timezone.utc)
         _window(since, until, now, check_reference=False)  # the syntax, before any source is opened
         sources = open_sources(config, snapshot)
@@ -175,16 +175,20 @@ class Run:
 
 def _window(since: str, until: str | None, reference: datetime, *,
             check_reference: bool = True) -> tuple[datetime, datetime]:
+    option = "--until"
     try:
         end = parse_time(until, now=reference) if until else reference
+        option = "--since"
         try:
             start = end - timedelta(seconds=parse_duration(since))
         except ValueError as exc:
             if "out of range" in str(exc):
                 raise
             start = parse_time(since, now=end)
-    except (ValueError, OverflowError) as exc:
-        raise UsageError(f"{exc}" if isinstance(exc, ValueError) else "time out of range") from None
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
+    except OverflowError:
+        raise UsageError(f"{option}: time out of range") from None
     if check_reference and end > reference + timedelta(minutes=1):
         # Past "now" (or a snapshot's as_of) nothing is known yet: every recent event would look settled.
         raise UsageError(f"--until {display(end)} is later than {display(reference)}, the latest time "
@@ -192,8 +196,15 @@ def _window(since: str, until: str | None, reference: datetime, *,
     return start, end
 
 
-def _filters(category, kind, event_type, rule, rules=None):
+def _filters(category, kind, event_type, rule, rules=None, event_types=()):
+    from fnmatch import fnmatchcase
+
     from divergence.reports.filters import Filters
+
+    for glob in event_type or ():
+        if event_types and not any(fnmatchcase(t, glob) for t in event_types):
+            raise UsageError(f"--event-type {glob!r} matches none of the configured event types "
+                             f"({', '.join(event_types)})")
 
     known = {"none"} | ({c.rule.id for c in rules.rules} if rules is not None else set())
     for value in rule or ():
@@ -246,12 +257,17 @@ def daily_check(
         analysis = analyse(run.config, run.stream, run.legacy, run.window, run.rules, progress)
     report = build(analysis, run.config.thresholds)
     code = 0 if report.passed else 1
+    hint = " ".join([
+        "divergence group --by category --by rule --by kind --by field --category bug --category timing",
+        f"--since {display(run.window.start)} --until {display(run.window.end)}",
+        *([f"--config {config}"] if config else []), *([f"--snapshot {snapshot}"] if snapshot else []),
+    ])
     with render.reader_may_leave():  # `| head` must not turn a pass into a failure, or hide one
-        _print_daily(report, format or Format.table)
+        _print_daily(report, format or Format.table, hint)
     return code
 
 
-def _print_daily(report, fmt: Format) -> None:
+def _print_daily(report, fmt: Format, hint: str) -> None:
     from divergence.reports.daily import as_dict
 
     if fmt is Format.json:
@@ -264,7 +280,7 @@ def _print_daily(report, fmt: Format) -> None:
     else:
         from divergence.render_daily import print_daily
 
-        print_daily(render.console(), report)
+        print_daily(render.console(), report, hint)
 
 
 @app.command()
@@ -458,6 +474,9 @@ def main() -> None:
             raise
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx is not None else "divergence"
+        commands = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+        if command == "divergence" and len(sys.argv) > 1 and sys.argv[1] in commands:
+            command = f"divergence {sys.argv[1]}"
         render.say(f"error: {exc.format_message()} (see: {command} --help)")
         code = 2
     sys.exit(code if isinstance(code, int) else 0)

@@ -9,13 +9,16 @@ from divergence.model import display, ms_to_datetime
 from divergence.render import Out
 from divergence.reports.daily import DailyCheck, Percentiles, Rates, ms, pct
 
-BY_TYPE_COLUMNS = ("event_type", "compared", "divergent", "divergence_rate", "rate_without_timing",
+BY_TYPE_COLUMNS = ("window_start", "window_end", "verdict", "event_type", "compared", "divergent", "divergence_rate", "rate_without_timing",
                    "raw_rate", "error_rate", "cb_p50_ms", "cb_p95_ms", "cb_p99_ms")
 
 
 def by_type_rows(report: DailyCheck) -> list[dict[str, Any]]:
+    window = {"window_start": display(report.analysis.window.start), "window_end": display(report.analysis.window.end),
+              "verdict": "pass" if report.passed else "fail"}
+
     def row(name: str, r: Rates, p: Percentiles) -> dict[str, Any]:
-        return {"event_type": name, "compared": r.compared, "divergent": r.divergent,
+        return {**window, "event_type": name, "compared": r.compared, "divergent": r.divergent,
                 "divergence_rate": _num(r.divergence_rate), "rate_without_timing": _num(r.rate_without_timing),
                 "raw_rate": _num(r.raw_rate), "error_rate": _num(r.error_rate),
                 "cb_p50_ms": _num(p.p50), "cb_p95_ms": _num(p.p95), "cb_p99_ms": _num(p.p99)}
@@ -30,7 +33,7 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def print_daily(c: Out, report: DailyCheck) -> None:
+def print_daily(c: Out, report: DailyCheck, more_hint: str = "divergence group") -> None:
     a = report.analysis
     verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
     c.print(f"daily-check {verdict}  ", end="")
@@ -81,7 +84,8 @@ def print_daily(c: Out, report: DailyCheck) -> None:
                 [[*g.keys, f"{g.count:,}", " ".join(g.examples)] for g in report.top_groups],
                 justify={"count": "right"}, wrap=["examples"])
         if report.more_groups:
-            c.text(f"  … {report.more_groups} more groups: divergence group --by rule --by kind --by field",
+            groups = "group" if report.more_groups == 1 else "groups"
+            c.text(f"  … {report.more_groups} more {groups}: {more_hint}",
                    style="dim")
     if a.malformed:
         c.print()

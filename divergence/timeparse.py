@@ -45,7 +45,8 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise ValueError(f"{text!r} is not a time (examples: 2026-12-01T09:00:00Z, 2026-12-01, now, 2h)") from None
+        raise ValueError(f"{text!r} is not a time or duration (examples: 2026-12-01T09:00:00Z, 2026-12-01, "
+                         "now, 2h, 7d)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)

@@ -47,7 +47,7 @@ def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, r
     scanned_from = reference_ms
     for start, end in slices_backwards(reference_ms, floor):
         if progress:
-            progress(f"scanning {ms_to_datetime(start):%Y-%m-%d %H:%M} .. {ms_to_datetime(end):%H:%M}")
+            progress(f"scanning {ms_to_datetime(start):%Y-%m-%d %H:%M} .. {ms_to_datetime(end):%Y-%m-%d %H:%M}")
         analysis = analyse(config, stream, legacy, Window(start, end, reference_ms), rules)
         scanned_from = start
         matching = []
