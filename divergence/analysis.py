@@ -37,6 +37,7 @@ class Analysis:
     ignored: int  # entries of event types the config does not list
     primary: int  # entries written in primary mode
     legacy_durations_ms: list[float]
+    later: int = 0  # events first delivered after the window, before the reference: the next window's
     stream_first_ms: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -83,6 +84,7 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
         if delivery.event_id in by_event:
             by_event[delivery.event_id].append(delivery)
     events = [ShadowEvent(eid, ds[0].event_type, ds) for eid, ds in by_event.items()]
+    later = {d.event_id for d in after} - set(by_event) - earlier_ids - {d.event_id for d in deliveries}
     settled = [e for e in events if window.reference_ms - e.first.ms >= settle_ms]
 
     say(f"fetching Rails rows for {len(settled)} events")
@@ -130,6 +132,7 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
         malformed=[p for p in in_window if isinstance(p, Malformed)],
         ignored=sum(1 for x in excluded if x.reason == "ignored"),
         primary=sum(1 for x in excluded if x.reason == "primary"),
+        later=len(later),
         legacy_durations_ms=legacy_durations,
         stream_first_ms=stream.first_ms(),
         sources={"stream": stream.describe(), "legacy": legacy.describe()},

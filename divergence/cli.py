@@ -150,18 +150,20 @@ class Run:
         self.config, self.stream, self.legacy = sources.config, sources.stream, sources.legacy
         self.coverage = sources.coverage
         default_ref = ms_to_datetime(sources.default_reference_ms) if sources.default_reference_ms else now
-        start, end = _window(since, until, default_ref)
+        start, end, as_of = _window(since, until, default_ref, self.config.settle)
         if start >= end:
-            raise UsageError(f"the window is empty: --since {since} is not before --until {display(end)}")
-        self.window = Window(datetime_to_ms(start), datetime_to_ms(end), datetime_to_ms(end))
+            raise UsageError(f"the window is empty: --since {since} is not before {display(end)} "
+                             f"(--until minus the settle time)")
+        self.window = Window(datetime_to_ms(start), datetime_to_ms(end), datetime_to_ms(as_of))
         if self.stream.first_ms() is None:
             # An empty or missing key is almost always a wrong key or database, not a silent shadow:
             # comparing against it would call every Rails event missing_in_shadow.
             raise SourceUnreachable(f"{self.stream.describe()}: no stream entries (wrong key or database?)")
-        if self.coverage and (start < self.coverage[0] or end > self.coverage[1]):
+        if self.coverage and start < self.coverage[0]:
+            # Before its window a snapshot holds only look-back entries, without their Rails rows.
             render.say(f"note: the snapshot covers {display(self.coverage[0])} .. {display(self.coverage[1])}; "
-                       f"the window {display(start)} .. {display(end)} reaches outside it, so its figures "
-                       "there are incomplete")
+                       f"the window starts there instead of at {display(start)}")
+            self.window = Window(datetime_to_ms(self.coverage[0]), self.window.end_ms, self.window.reference_ms)
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[str], None] | None]:
@@ -173,11 +175,14 @@ class Run:
             yield lambda message: status.update(render.safe(message))
 
 
-def _window(since: str, until: str | None, reference: datetime, *,
-            check_reference: bool = True) -> tuple[datetime, datetime]:
+def _window(since: str, until: str | None, reference: datetime, settle_s: float = 0, *,
+            check_reference: bool = True) -> tuple[datetime, datetime, datetime]:
+    """(start, end, as_of): the window ends the settle time before "as of" (--until, else now or
+    the snapshot's as_of), so every event in it has settled and consecutive runs tile time."""
     option = "--until"
     try:
-        end = parse_time(until, now=reference) if until else reference
+        as_of = parse_time(until, now=reference) if until else reference
+        end = as_of - timedelta(seconds=settle_s)
         option = "--since"
         try:
             start = end - timedelta(seconds=parse_duration(since))
@@ -189,11 +194,11 @@ def _window(since: str, until: str | None, reference: datetime, *,
         raise UsageError(f"{option} {exc}") from None
     except OverflowError:
         raise UsageError(f"{option}: time out of range") from None
-    if check_reference and end > reference + timedelta(minutes=1):
+    if check_reference and as_of > reference + timedelta(minutes=1):
         # Past "now" (or a snapshot's as_of) nothing is known yet: every recent event would look settled.
-        raise UsageError(f"--until {display(end)} is later than {display(reference)}, the latest time "
+        raise UsageError(f"--until {display(as_of)} is later than {display(reference)}, the latest time "
                          "there is data for")
-    return start, end
+    return start, end, as_of
 
 
 def _filters(category, kind, event_type, rule, rules=None, event_types=()):
@@ -259,7 +264,7 @@ def daily_check(
     code = 0 if report.passed else 1
     hint = " ".join([
         "divergence group --by category --by rule --by kind --by field --category bug --category timing",
-        f"--since {display(run.window.start)} --until {display(run.window.end)}",
+        f"--since {display(run.window.start)} --until {display(run.window.reference)}",
         *([f"--config {config}"] if config else []), *([f"--snapshot {snapshot}"] if snapshot else []),
     ])
     with render.reader_may_leave():  # `| head` must not turn a pass into a failure, or hide one
@@ -315,8 +320,8 @@ def export(
     target = render.AtomicText(output) if output is not None else None  # refuse a bad -o before reading
     run = Run(config, snapshot, "1h", until, (category, kind, event_type, rule))
     with run.progress() as progress:
-        result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window.reference_ms, last,
-                                run.filters, progress)
+        result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window, last,
+                                run.filters, progress, floor_ms=datetime_to_ms(run.coverage[0]) if run.coverage else None)
     if result.reached_stream_start:
         render.say(f"note: found {len(result.events)} of {last} divergent events; the stream starts at "
                    f"{display(ms_to_datetime(result.scanned_from_ms))}")

@@ -37,7 +37,7 @@ def print_daily(c: Out, report: DailyCheck, more_hint: str = "divergence group")
     a = report.analysis
     verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
     c.print(f"daily-check {verdict}  ", end="")
-    c.text(f"{display(a.window.start)} .. {display(a.window.end)}")
+    c.text(f"{display(a.window.start)} .. {display(a.window.end)} (as of {display(a.window.reference)})")
     c.text(f"  CB: {a.sources.get('stream', '')} · Rails: {a.sources.get('legacy', '')}", style="dim")
     for check in report.checks:
         mark = "[green]✓[/]" if check.passed else "[red]✗[/]"
@@ -49,7 +49,7 @@ def print_daily(c: Out, report: DailyCheck, more_hint: str = "divergence group")
     o = report.overall
     c.print()
     summary = [
-        ("events", f"{o.compared:,} compared · {len(a.pending):,} pending · {a.ignored:,} ignored · "
+        ("events", f"{o.compared:,} compared · {len(a.pending) + a.later:,} pending · {a.ignored:,} ignored · "
                    f"{a.primary:,} primary · {len(a.malformed):,} malformed"),
         ("rates", f"divergence {pct(o.divergence_rate)} · without timing {pct(o.rate_without_timing)} · "
                   f"raw {pct(o.raw_rate)} · errors {pct(o.error_rate)}"),

@@ -1669,8 +1669,9 @@ def write_week(week: Week, folder: Path | str):
         Path(folder),
         entries=week.entries,
         legacy_rows=week.legacy_rows,
-        window_start=week.window_start,
-        window_end=week.window_end,
+        # What `divergence snapshot --since 7d` at as_of saves: the window ends the settle time before it.
+        window_start=week.window_start - SETTLE,
+        window_end=week.window_end - SETTLE,
         as_of=week.as_of,
         database_timezone="UTC",
         sources={"stream": f"generated (examples/generate.py seed {week.seed})", "legacy": "generated"},

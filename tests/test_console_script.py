@@ -21,7 +21,7 @@ def test_console_script_daily_check_json_and_exit_codes():
     assert day.returncode == 0, day.stderr
     report = json.loads(day.stdout)
     assert report["schema_version"] == 1 and report["verdict"] == "pass"
-    assert report["events"] == {"compared": 520, "pending": 17, "ignored": 2, "primary": 0, "malformed": 1}
+    assert report["events"] == {"compared": 523, "pending": 17, "ignored": 2, "primary": 0, "malformed": 1}
     week = run("daily-check", *EXAMPLE, "--since", "7d")
     assert week.returncode == 1
     assert "\x1b[" not in week.stdout  # piped and NO_COLOR: plain text

@@ -75,8 +75,9 @@ def test_export_scanning_backwards_finds_the_same_divergences_as_one_pass(tmp_pa
     gen.write_week(w, folder)
     config = load_config(EXAMPLE_CONFIG)
     sources = open_sources(config, folder)
+    as_of = datetime_to_ms(w.as_of)
     result = last_divergent(sources.config, sources.stream, sources.legacy, load_rules(config.rule_paths),
-                            datetime_to_ms(w.as_of), 100_000, Filters())
+                            Window(as_of, as_of, as_of), 100_000, Filters())
     found = [d for e in result.events for d in e.divergences]
     assert found_keys(found) == truth_keys(w.truth)
     times = [e.at_ms for e in result.events]
@@ -88,10 +89,11 @@ def test_daily_check_passes_on_the_last_day_and_fails_on_the_week():
     base = ["daily-check", "--config", str(EXAMPLE_CONFIG), "--snapshot", str(EXAMPLE_SNAPSHOT)]
     day = runner.invoke(app, base)
     assert day.exit_code == 0, day.stderr
-    assert day.stdout.startswith("daily-check PASS  2026-11-30T09:00:00Z .. 2026-12-01T09:00:00Z")
+    assert day.stdout.startswith("daily-check PASS  2026-11-30T08:50:00Z .. 2026-12-01T08:50:00Z "
+                                 "(as of 2026-12-01T09:00:00Z)")
     whole = runner.invoke(app, [*base, "--since", "7d"])
     assert whole.exit_code == 1
-    assert "✗ divergence rate 1.702 % (limit: below 0.100 %)" in whole.stdout
+    assert "✗ divergence rate 1.700 % (limit: below 0.100 %)" in whole.stdout
 
 
 def test_export_last_100_newest_first_as_csv():
@@ -112,3 +114,15 @@ def test_export_last_100_newest_first_as_csv():
     assert all(r["category"] == "bug" for r in rows)
     explained = [r for r in rows if r["rule"]]
     assert explained and all(r["ticket"].startswith("EGG-") and r["rule_description"] for r in explained)
+
+
+def test_consecutive_daily_checks_tile_the_week():
+    """Each window ends the settle time before its --until, so daily runs cover every event once."""
+    runner = CliRunner()
+    base = ["daily-check", "--config", str(EXAMPLE_CONFIG), "--snapshot", str(EXAMPLE_SNAPSHOT), "-f", "json"]
+
+    def compared(*args):
+        return json.loads(runner.invoke(app, [*base, *args]).stdout)["events"]["compared"]
+
+    days = [compared("--until", f"2026-11-{d}T09:00:00Z") for d in range(25, 31)] + [compared()]
+    assert sum(days) == compared("--since", "7d")

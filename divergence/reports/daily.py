@@ -188,7 +188,7 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         "verdict": "pass" if report.passed else "fail",
         "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "passed": c.passed,
                     "message": c.message} for c in report.checks],
-        "events": {"compared": len(a.compared), "pending": len(a.pending), "ignored": a.ignored,
+        "events": {"compared": len(a.compared), "pending": len(a.pending) + a.later, "ignored": a.ignored,
                    "primary": a.primary, "malformed": len(a.malformed)},
         "rates": rates_dict(report.overall),
         "by_event_type": {t: rates_dict(r) for t, r in report.by_type.items()},

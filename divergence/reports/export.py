@@ -40,12 +40,18 @@ def slices_backwards(end_ms: int, floor_ms: int | None) -> Iterator[tuple[int, i
 
 
 def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, rules: RuleSet,
-                   reference_ms: int, n: int, filters: Filters, progress: Progress | None = None) -> Export:
+                   window: Window, n: int, filters: Filters, progress: Progress | None = None,
+                   floor_ms: int | None = None) -> Export:
+    """The newest `n` divergent events first delivered before `window.end`, as of `window.reference`.
+    `floor_ms` stops the scan earlier than the stream's first entry (a snapshot's window start)."""
     found: list[EventResult] = []
     stream = CachedStream(stream)
+    reference_ms = window.reference_ms
     floor = stream.first_ms()
-    scanned_from = reference_ms
-    for start, end in slices_backwards(reference_ms, floor):
+    if floor is not None and floor_ms is not None:
+        floor = max(floor, floor_ms)
+    scanned_from = window.end_ms
+    for start, end in slices_backwards(window.end_ms, floor):
         if progress:
             progress(f"scanning {ms_to_datetime(start):%Y-%m-%d %H:%M} .. {ms_to_datetime(end):%Y-%m-%d %H:%M}")
         analysis = analyse(config, stream, legacy, Window(start, end, reference_ms), rules)
