@@ -66,9 +66,11 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     excluded = [p for p in in_window if isinstance(p, Excluded)]
 
     # Earlier deliveries: an event first delivered before the window belongs to an earlier one.
-    created = [d.stripe_created * 1000 for d in deliveries if d.stripe_created is not None]
-    lookback_start = max(window.start_ms - int(config.stream.max_lookback * 1000),
-                         min([window.start_ms - settle_ms, *created]))
+    # A delivery cannot precede its event's creation, so `stripe_created` bounds the look-back;
+    # without it (the field is optional) only the full max_lookback is safe.
+    created = [_created_ms(d) for d in deliveries]
+    floor_ms = window.start_ms - int(config.stream.max_lookback * 1000)
+    lookback_start = floor_ms if None in created else max(floor_ms, min([window.start_ms - settle_ms, *created]))
     say("reading earlier deliveries")
     before, seen_before = _read(stream.read_range(lookback_start, window.start_ms), config, types)
     # Retries after the window still belong to its events, up to "now" (Stripe retries for days).
@@ -112,12 +114,15 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     check_columns(window_rows, config, "window_sql")
     candidates = {str(r.get(config.legacy.event_id_column)) for r in window_rows} - seen_by_cb
     if candidates:  # Rails may process hours after CB (a queue backlog): look further back for these
-        floor = window.start_ms - int(config.stream.max_lookback * 1000)
-        seen_by_cb |= _sighted(stream, candidates, lookback_start, floor, config, types)
-    rails_only = _rails_only(window_rows, seen_by_cb, config, window, settle_ms)
+        seen_by_cb |= _sighted(stream, candidates, lookback_start, floor_ms, config, types)
+        candidates -= seen_by_cb
+    # Every row of a Rails-only event, not just those near the window: its first row decides its
+    # window, and two rows hours apart are one event processed twice.
+    rails_only_rows = legacy.fetch_by_ids(sorted(candidates)) if candidates else []
+    rails_only = _rails_only(rails_only_rows, seen_by_cb, config, window, settle_ms)
     results.extend(rails_only)
     settled_rails_only = {r.event_id for r in rails_only if not r.pending}
-    rows_by_id.update((eid, rows) for eid, rows in _group_rows(window_rows, config).items()
+    rows_by_id.update((eid, rows) for eid, rows in _group_rows(rails_only_rows, config).items()
                       if eid in settled_rails_only)
 
     for result in results:
@@ -137,6 +142,13 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
         stream_first_ms=stream.first_ms(),
         sources={"stream": stream.describe(), "legacy": legacy.describe()},
     )
+
+
+def _created_ms(delivery: Delivery) -> int | None:
+    if delivery.stripe_created is not None:
+        return delivery.stripe_created * 1000
+    created = (delivery.payload or {}).get("created")
+    return int(created) * 1000 if isinstance(created, int) and not isinstance(created, bool) else None
 
 
 def _read(entries: Iterable[StreamEntry], config: Config, types: frozenset[str]) -> tuple[list[Delivery], set[str]]:
@@ -224,12 +236,15 @@ def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config
         pending = window.reference_ms - first_ms < settle_ms
         result = EventResult(event_id, event_type, "", first_ms, pending, None)
         if not pending:
-            result.divergences = with_parties([Divergence(
-                event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
-                rails_value="processed" if len(group) == 1 else f"processed x{len(group)}",
-                detail="CB never logged it", stream_id="", at_ms=first_ms,
-                age_s=(window.reference_ms - first_ms) / 1000,
-            )], None, group, config)
+            age_s = (window.reference_ms - first_ms) / 1000
+            found = [Divergence(event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
+                                rails_value="processed", detail="CB never logged it", at_ms=first_ms, age_s=age_s)]
+            if len(group) > 1:
+                found.append(Divergence(event_id=event_id, event_type=event_type, kind="duplicate_processing",
+                                        cb_value=None, rails_value=len(group),
+                                        detail=f"Rails processed it {len(group)} times", at_ms=first_ms,
+                                        age_s=age_s))
+            result.divergences = with_parties(found, None, group, config)
         out.append(result)
     return out
 

@@ -129,3 +129,21 @@ def test_a_column_the_config_needs_but_the_sql_lacks_is_a_config_error(tmp_path,
     with pytest.raises(UsageError, match="legacy SQL \\(by_ids_sql\\) returns no column 'plan_interval' "
                                          "\\(needed by field 'interval'\\)"):
         run(tmp_path, config, [cb(MS0 + 4000, "evt_ok")], [row], MS0, MS0 + HOUR)
+
+
+def test_a_retry_without_stripe_created_still_belongs_to_its_first_window(tmp_path, config):
+    first = cb(MS0 - 3 * HOUR, "evt_retry", created="")  # the writer did not send stripe_created
+    retry = cb(MS0 + 5 * 60_000, "evt_retry", result="duplicate", dedup="hit", created="")
+    a = run(tmp_path, config, [first, retry], [rails("evt_retry", MS0 - 3 * HOUR + 900)], MS0, MS0 + HOUR)
+    assert a.events == [] and a.divergences == []
+
+
+def test_a_rails_only_event_processed_twice_hours_apart_is_one_event_in_one_window(tmp_path, config):
+    rows = [rails("evt_twice_rails", MS0 + 2 * HOUR), rails("evt_twice_rails", MS0 + 4 * HOUR)]
+    entries = [cb(MS0 + 10_000, "evt_unrelated")]
+    rows.append(rails("evt_unrelated", MS0 + 10_500))
+    first = run(tmp_path, config, entries, rows, MS0, MS0 + 3 * HOUR, reference_ms=MS0 + 6 * HOUR)
+    assert sorted((d.event_id, d.kind, d.rails_value) for d in first.divergences) == [
+        ("evt_twice_rails", "duplicate_processing", 2), ("evt_twice_rails", "missing_in_shadow", "processed")]
+    later = run(tmp_path, config, entries, rows, MS0 + 3 * HOUR, MS0 + 6 * HOUR, reference_ms=MS0 + 6 * HOUR)
+    assert later.divergences == []

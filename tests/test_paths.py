@@ -69,3 +69,15 @@ def test_bad_paths_are_rejected():
     for text in ("", "a..b", "a[x]", "a | median"):
         with pytest.raises(ValueError):
             parse_path(text)
+
+
+def test_min_and_max_order_iso_timestamps_by_instant_not_text():
+    doc = {"items": [{"end": "2026-12-01T10:30:00+02:00"}, {"end": "2026-12-01T09:00:00Z"}]}
+    assert extract(doc, parse_path("items[*].end | max")) == "2026-12-01T09:00:00Z"
+    assert extract(doc, parse_path("items[*].end | min")) == "2026-12-01T10:30:00+02:00"
+
+
+def test_a_sum_over_bad_values_is_not_a_silent_fallback():
+    doc = {"q": [2, "x"], "q2": 2}
+    value, path = first_present(doc, (parse_path("q[*] | sum"), parse_path("q2")))
+    assert value == [2, "x"] and path.text == "q[*] | sum"  # compared, and reported as not a number

@@ -37,7 +37,9 @@ def cb_document(delivery) -> dict[str, Any]:
     return {"outcome": delivery.outcome, "payload": delivery.payload or {}, **delivery.extra}
 
 
-def processed_at_ms(row: dict[str, Any], config: Config) -> int | None:
+def processed_at_ms(row: dict[str, Any], config: Config, near_ms: int | None = None) -> int | None:
+    """Rails' processing time. A naive time in a repeated DST hour names two instants: the one
+    nearer `near_ms` (CB's receipt) is meant."""
     value = row.get(config.legacy.processed_at_column)
     if isinstance(value, str):
         try:
@@ -47,7 +49,9 @@ def processed_at_ms(row: dict[str, Any], config: Config) -> int | None:
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(config.legacy.timezone))
+        zone = ZoneInfo(config.legacy.timezone)
+        options = [int(round(value.replace(tzinfo=zone, fold=f).timestamp() * 1000)) for f in (0, 1)]
+        return min(options, key=lambda ms: abs(ms - near_ms)) if near_ms is not None else options[0]
     return int(round(value.timestamp() * 1000))
 
 
@@ -65,7 +69,7 @@ def compare_event(event: ShadowEvent, rows: list[dict[str, Any]], config: Config
     """Every divergence of one settled CB event against Rails' rows for it."""
     first = event.first
     rows = sorted(rows, key=lambda r: processed_at_ms(r, config) or 0)
-    rails_ms = processed_at_ms(rows[0], config) if rows else None
+    rails_ms = processed_at_ms(rows[0], config, near_ms=first.received_ms) if rows else None
     ctx = Context(
         event_id=event.event_id,
         event_type=event.event_type,
@@ -140,7 +144,7 @@ def compare_fields(ctx: Context, cb_doc: dict[str, Any], row: dict[str, Any], co
             cb, problems = _Invalid(cb_raw), [f"CB value {exc}"]
         try:
             rails = normalise(spec.type, rails_raw, tz=spec.rails.timezone or config.legacy.timezone,
-                              units=spec.rails.units, currency=rails_cur or cb_cur)
+                              units=spec.rails.units, currency=rails_cur or cb_cur, json_text=True)
         except InvalidValue as exc:
             rails, problems = _Invalid(rails_raw), problems + [f"Rails value {exc}"]
         if problems:
@@ -168,10 +172,10 @@ def _currencies(spec: FieldSpec, cb_doc: dict[str, Any], row: dict[str, Any]) ->
     cb = rails = None
     if spec.currency.cb:
         value, _ = first_present(cb_doc, spec.currency.cb.paths)
-        cb = None if value is MISSING else str(value).upper()
+        cb = None if is_null(value) else str(value).strip().upper() or None
     if spec.currency.rails:
         value, _ = first_present(row, spec.currency.rails.paths)
-        rails = None if value is MISSING else str(value).upper()
+        rails = None if is_null(value) else str(value).strip().upper() or None
     default = spec.currency.default.upper() if spec.currency.default else None
     return cb or default, rails or default
 

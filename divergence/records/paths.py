@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,7 +31,7 @@ MISSING: Any = _Missing()
 
 def is_null(value: Any) -> bool:
     """DESIGN 9: NULL, absent and "" are the same null; 0 and false are values."""
-    return value is None or value is MISSING or value == ""
+    return value is None or value is MISSING or value == "" or value == b""
 
 
 @dataclass(frozen=True)
@@ -84,15 +85,28 @@ def extract(document: Any, path: ValuePath) -> Any:
         return values[0]
     numbers = [_number(v) for v in values]
     if any(n is None for n in numbers):
-        # Not all numbers: min/max still order ISO timestamps and other text; a sum cannot.
-        if path.aggregation == "sum" or not all(isinstance(v, str) for v in values):
-            return MISSING
-        return min(values) if path.aggregation == "min" else max(values)
+        # Not all numbers: min/max still order ISO timestamps (by instant, not as text). Anything
+        # else is returned whole, so the comparison reports it instead of a silent fallback.
+        instants = [_instant(v) for v in values]
+        if path.aggregation == "sum" or any(i is None for i in instants):
+            return values
+        pick = min(instants) if path.aggregation == "min" else max(instants)
+        return values[instants.index(pick)]
     if path.aggregation == "sum":
         total = sum(numbers, Decimal(0))
         return int(total) if total == total.to_integral_value() else total
     pick = min(numbers) if path.aggregation == "min" else max(numbers)
     return values[numbers.index(pick)]
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _number(value: Any) -> Decimal | None:

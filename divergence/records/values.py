@@ -9,7 +9,7 @@ NULL, absent and "" are one null (see `paths.is_null`); null against a value dif
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,13 +63,21 @@ def minor_exponent(currency: str | None) -> int:
 
 
 def normalise(kind: str, value: Any, *, tz: str = "UTC", units: str = "minor",
-              currency: str | None = None) -> Any:
+              currency: str | None = None, json_text: bool = False) -> Any:
     """The canonical form of `value` for a field of type `kind`; None for null.
 
+    `json_text`: a text value of a json field is JSON to parse (a MySQL JSON column), not a
+    JSON string (a value inside CB's already parsed outcome).
     Raises InvalidValue when the value cannot be of that type (shown as a mismatch).
     """
     if is_null(value):
         return None
+    if kind == "bool" and isinstance(value, (bytes, bytearray)) and bytes(value) in (b"\x00", b"\x01"):
+        return value == b"\x01"  # MySQL BIT(1)
+    if kind == "json":
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("utf-8", "replace")
+        return _json(value, parse=json_text)
     if isinstance(value, (bytes, bytearray)):
         try:
             value = bytes(value).decode("utf-8")
@@ -85,13 +93,14 @@ def _string(value: Any, **_: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return jsontext.canonical(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, (int, float, Decimal)):  # 5, 5.0 and Decimal("5.00") are one text: "5"
+        number = _decimal(value)
+        return format(number.normalize(), "f") if number else "0"
     return str(value)
 
 
-def _enum(value: Any, **_: Any) -> str:
-    return _string(value).strip().casefold()
+def _enum(value: Any, **_: Any) -> str | None:
+    return _string(value).strip().casefold() or None  # blank is null
 
 
 def _decimal(value: Any) -> Decimal:
@@ -102,7 +111,8 @@ def _decimal(value: Any) -> Decimal:
     elif isinstance(value, int):
         return Decimal(value)
     elif isinstance(value, float):
-        result = Decimal(repr(value))  # repr: 19.99 stays 19.99, not 19.989999...
+        # repr keeps 19.99 as 19.99; rounding drops float noise such as 0.1 + 0.2 = 0.30000000000000004.
+        result = Decimal(repr(round(value, 9)))
     elif isinstance(value, str):
         try:
             result = Decimal(value.strip())
@@ -126,7 +136,7 @@ def _int(value: Any, **_: Any) -> int:
 
 def _money(value: Any, *, units: str, currency: str | None, **_: Any) -> Money:
     amount = _decimal(value)
-    code = currency.upper() if isinstance(currency, str) and currency else None
+    code = currency.strip().upper() if isinstance(currency, str) and currency.strip() else None
     if units == "major":
         amount = amount.scaleb(minor_exponent(code))
     return Money(amount.normalize() if amount else Decimal(0), code)
@@ -135,16 +145,20 @@ def _money(value: Any, *, units: str, currency: str | None, **_: Any) -> Money:
 def _bool(value: Any, **_: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, Decimal)) and value in (0, 1):
+    if isinstance(value, (int, float, Decimal)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.strip().casefold() in _TRUE | _FALSE:
         return value.strip().casefold() in _TRUE
+    if isinstance(value, str) and value.strip() in ("1.0", "0.0"):
+        return value.strip() == "1.0"
     raise InvalidValue(f"{_shown(value)} is not a boolean")
 
 
 def _timestamp(value: Any, *, tz: str, **_: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
+    elif isinstance(value, date):  # a DATE column: midnight in the side's zone
+        moment = datetime(value.year, value.month, value.day)
     elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         moment = _from_epoch(value)
     elif isinstance(value, str):
@@ -159,8 +173,24 @@ def _timestamp(value: Any, *, tz: str, **_: Any) -> datetime:
     else:
         raise InvalidValue(f"{type(value).__name__} is not a timestamp")
     if moment.tzinfo is None:  # a naive DATETIME is in the side's configured zone, never the host's
-        moment = moment.replace(tzinfo=ZoneInfo(tz))
+        first = moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+        second = moment.replace(tzinfo=ZoneInfo(tz), fold=1).astimezone(timezone.utc)
+        # In the hour a DST change repeats, a naive time names two instants; keep both.
+        return first if first == second else Ambiguous(first, second)
     return moment.astimezone(timezone.utc)
+
+
+class Ambiguous(datetime):
+    """A naive time in a repeated DST hour: this (the first occurrence) or `later`."""
+
+    def __new__(cls, first: datetime, later: datetime) -> "Ambiguous":
+        self = super().__new__(cls, first.year, first.month, first.day, first.hour, first.minute, first.second,
+                               first.microsecond, first.tzinfo)
+        self.later = later
+        return self
+
+    def instants(self) -> tuple[datetime, datetime]:
+        return datetime.fromtimestamp(self.timestamp(), tz=timezone.utc), self.later
 
 
 def _from_epoch(seconds: Any) -> datetime:
@@ -170,8 +200,10 @@ def _from_epoch(seconds: Any) -> datetime:
         raise InvalidValue(f"{_shown(seconds)} is out of range for unix seconds") from None
 
 
-def _json(value: Any, **_: Any) -> Any:
-    if isinstance(value, str):
+def _json(value: Any, *, parse: bool = True, **_: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value
+    if parse and isinstance(value, str):
         try:
             value = jsontext.loads(value)
         except ValueError:
@@ -188,7 +220,7 @@ def equal(kind: str, cb: Any, rails: Any, tolerance: float = 0) -> bool:
     if cb is None or rails is None:
         return cb is None and rails is None
     if kind == "timestamp":
-        return abs((cb - rails).total_seconds()) <= tolerance
+        return any(abs((a - b).total_seconds()) <= tolerance for a in _instants(cb) for b in _instants(rails))
     if kind == "money":
         if cb.currency and rails.currency and cb.currency != rails.currency:
             return False
@@ -200,6 +232,10 @@ def equal(kind: str, cb: Any, rails: Any, tolerance: float = 0) -> bool:
     return cb == rails
 
 
+def _instants(moment: datetime) -> tuple[datetime, ...]:
+    return moment.instants() if isinstance(moment, Ambiguous) else (moment,)
+
+
 def _canonical(value: Any) -> Any:
     # Key order never matters; 1 and 1.0 are one number; bools stay apart from numbers.
     if isinstance(value, dict):
@@ -208,6 +244,6 @@ def _canonical(value: Any) -> Any:
         return [_canonical(v) for v in value]
     if isinstance(value, bool):
         return ("bool", value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):
         return ("number", Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
     return value
