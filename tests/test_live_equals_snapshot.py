@@ -69,3 +69,29 @@ def test_snapshot_of_a_live_window_reproduces_its_figures(live_week, tmp_path):
         _, live = daily_check_json(config, "--since", since, "--until", until, env=env)
         _, snap = daily_check_json(config, "--since", since, "--snapshot", str(out))
         assert live == snap
+
+
+@pytest.mark.parametrize("live_week", ["mysql_url"], indirect=True)
+def test_export_reads_redis_backwards_only_as_far_as_needed(live_week):
+    from divergence.classify.rules import load_rules
+    from divergence.config import load_config
+    from divergence.model import Window, datetime_to_ms
+    from divergence.reports.export import last_divergent
+    from divergence.reports.filters import Filters
+    from divergence.sources.legacy_sql import SqlLegacy
+    from divergence.sources.recording import RecordingStream
+    from divergence.sources.redis_stream import RedisStream
+
+    config_path, env, w = live_week
+    config = load_config(config_path)
+    redis_source = RedisStream(env["REDIS_URL"], config.stream.keys, page_size=100)
+    stream = RecordingStream(redis_source)
+    legacy = SqlLegacy(env["LEGACY_DATABASE_URL"], by_ids_sql=config.legacy.by_ids_sql,
+                       window_sql=config.legacy.window_sql)
+    as_of = datetime_to_ms(w.as_of)
+    window = Window(as_of - 600_000, as_of - 600_000, as_of)
+    result = last_divergent(config, stream, legacy, load_rules(config.rule_paths), window, 5, Filters())
+    assert len(result.events) == 5
+    assert len(stream.entries()) < len(w.entries) / 4  # read back a fraction of the week, not all of it
+    newest = sorted({(t.at_ms, t.event_id) for t in w.truth if t.at_ms < window.end_ms}, reverse=True)[:5]
+    assert [e.event_id for e in result.events] == [event_id for _, event_id in newest]

@@ -1,7 +1,9 @@
 """`export --last N`: the newest N divergent events, one row per divergence.
 
-The stream is read backwards in growing time slices (1 h, 2 h, 4 h, ...) only until N
-matching events are found or the stream's start is reached, never the whole stream.
+The stream is read backwards with XREVRANGE in growing slices (1,000 entries, then 2,000,
+4,000, ...) only until N matching events are found or the stream's start is reached, never
+the whole stream. Each slice is analysed like any window (look-back, late retries), with
+entries already read served from a cache.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from divergence.sources.recording import CachedStream
 
 COLUMNS = ("event_id", "event_type", "first_seen", "stream_id", "kind", "field", "cb_value", "rails_value",
            "category", "rule", "detail", "lag_s", "customer", "subscription", "ticket", "rule_description")
-FIRST_SLICE_MS = 3600_000
+FIRST_SLICE_ENTRIES = 1000
 
 
 @dataclass
@@ -31,12 +33,25 @@ class Export:
     reference_ms: int
 
 
-def slices_backwards(end_ms: int, floor_ms: int | None) -> Iterator[tuple[int, int]]:
-    span, end = FIRST_SLICE_MS, end_ms
-    while floor_ms is not None and end > floor_ms:
-        start = max(floor_ms, end - span)
-        yield start, end
-        end, span = start, span * 2
+def slices_backwards(stream: CachedStream, end_ms: int, floor_ms: int) -> Iterator[tuple[int, int]]:
+    """Windows [start, end), newest first, each holding about twice the entries of the one before.
+    Their edges come from XREVRANGE pages read from the end, which also fill the cache, so the
+    stream is read back only as far as the caller keeps asking."""
+    want, batch = FIRST_SLICE_ENTRIES, []
+    for page in stream.read_reverse(end_ms):
+        batch.extend(page)
+        if len(batch) < want:
+            continue
+        start = batch[-1].ms + 1  # entries of that very millisecond may go on in the next page
+        if start <= floor_ms:
+            break
+        if start < end_ms:
+            stream.add([e for e in batch if e.ms >= start], start, end_ms)
+            yield start, end_ms
+            end_ms, want = start, want * 2
+        batch = [e for e in batch if e.ms < start]
+    if floor_ms < end_ms:
+        yield floor_ms, end_ms
 
 
 def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, rules: RuleSet,
@@ -51,7 +66,9 @@ def last_divergent(config: Config, stream: StreamSource, legacy: LegacySource, r
     if floor is not None and floor_ms is not None:
         floor = max(floor, floor_ms)
     scanned_from = window.end_ms
-    for start, end in slices_backwards(window.end_ms, floor):
+    if floor is None:  # an empty stream
+        return Export([], True, scanned_from, reference_ms)
+    for start, end in slices_backwards(stream, window.end_ms, floor):
         if progress:
             progress(f"scanning {ms_to_datetime(start):%Y-%m-%d %H:%M} .. {ms_to_datetime(end):%Y-%m-%d %H:%M}")
         analysis = analyse(config, stream, legacy, Window(start, end, reference_ms), rules)

@@ -99,11 +99,24 @@ class CachedStream:
     def read_reverse(self, end_ms: int) -> Iterator[list[StreamEntry]]:
         return self.inner.read_reverse(end_ms)
 
+    def add(self, entries: list[StreamEntry], start_ms: int, end_ms: int) -> None:
+        """Entries read some other way (XREVRANGE pages) that hold all of [start_ms, end_ms)."""
+        if not self.cached and self.lo == self.hi:
+            self.lo, self.hi = start_ms, end_ms
+            self.cached = sorted(entries, key=_order)
+        elif start_ms < self.lo <= end_ms:
+            self.cached = sorted((e for e in entries if e.ms < self.lo), key=_order) + self.cached
+            self.lo = start_ms
+
     def first_ms(self) -> int | None:
         return self.inner.first_ms()
 
     def describe(self) -> str:
         return self.inner.describe()
+
+
+def _order(entry: StreamEntry) -> tuple[tuple[int, int], str]:
+    return stream_id_key(entry.stream_id), entry.key
 
 
 def _ms(entry: StreamEntry) -> int:
