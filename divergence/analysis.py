@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from divergence.classify.rules import RuleSet
-from divergence.compare.differences import compare_event, processed_at_ms, with_parties
+from divergence.compare.differences import compare_event, legacy_error, processed_at_ms, with_parties
 from divergence.config import Config
 from divergence.errors import UsageError
 from divergence.model import Delivery, Divergence, EventResult, Malformed, ShadowEvent, StreamEntry, Window
@@ -48,6 +48,11 @@ class Analysis:
     @property
     def pending(self) -> list[EventResult]:
         return [e for e in self.events if e.pending]
+
+    @property
+    def pending_count(self) -> int:
+        """Events not compared yet: younger than the settle time, in the window or just after it."""
+        return len(self.pending) + self.later
 
     @property
     def divergences(self) -> list[Divergence]:
@@ -111,7 +116,7 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     seen_by_cb = seen_before | seen_after | {p.event_id for p in in_window if p.event_id}
     window_rows = legacy.fetch_window(window.start - timedelta(milliseconds=settle_ms),
                                       window.end + timedelta(milliseconds=settle_ms))
-    check_columns(window_rows, config, "window_sql")
+    check_columns(window_rows, config, "window_sql", compared=False)
     candidates = {str(r.get(config.legacy.event_id_column)) for r in window_rows} - seen_by_cb
     if candidates:  # Rails may process hours after CB (a queue backlog): look further back for these
         seen_by_cb |= _sighted(stream, candidates, lookback_start, floor_ms, config, types)
@@ -119,6 +124,7 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     # Every row of a Rails-only event, not just those near the window: its first row decides its
     # window, and two rows hours apart are one event processed twice.
     rails_only_rows = legacy.fetch_by_ids(sorted(candidates)) if candidates else []
+    check_columns(rails_only_rows, config, "by_ids_sql")
     rails_only = _rails_only(rails_only_rows, seen_by_cb, config, window, settle_ms)
     results.extend(rails_only)
     settled_rails_only = {r.event_id for r in rails_only if not r.pending}
@@ -175,9 +181,9 @@ def _sighted(stream: StreamSource, ids: set[str], before_ms: int, floor_ms: int,
     return found
 
 
-def check_columns(rows: list[dict[str, Any]], config: Config, which: str) -> None:
+def check_columns(rows: list[dict[str, Any]], config: Config, which: str, compared: bool = True) -> None:
     """A column the config needs but the SQL does not return would read as NULL everywhere:
-    a week of false divergences. Say so instead."""
+    a week of false divergences. Say so instead. The window SQL only needs to identify rows."""
     if not rows:
         return
     returned = rows[0].keys()
@@ -186,9 +192,9 @@ def check_columns(rows: list[dict[str, Any]], config: Config, which: str) -> Non
               legacy.processed_at_column: "legacy.processed_at_column"}
     for name, column in (("event_type_column", legacy.event_type_column),
                          ("duration_ms_column", legacy.duration_ms_column), ("error_column", legacy.error_column)):
-        if column:
+        if column and (compared or name == "event_type_column"):
             needed.setdefault(column, f"legacy.{name}")
-    for spec in config.fields:
+    for spec in config.fields if compared else ():
         sides = [spec.rails] + ([spec.currency.rails] if spec.currency and spec.currency.rails else [])
         for side in sides:
             for path in side.paths:
@@ -237,8 +243,11 @@ def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config
         result = EventResult(event_id, event_type, "", first_ms, pending, None)
         if not pending:
             age_s = (window.reference_ms - first_ms) / 1000
+            failed = legacy_error(group[0], config)
             found = [Divergence(event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
-                                rails_value="processed", detail="CB never logged it", at_ms=first_ms, age_s=age_s)]
+                                rails_value="error" if failed else "processed",
+                                detail="CB never logged it" + (f"; Rails failed: {failed.splitlines()[0]}" if failed else ""),
+                                at_ms=first_ms, age_s=age_s)]
             if len(group) > 1:
                 found.append(Divergence(event_id=event_id, event_type=event_type, kind="duplicate_processing",
                                         cb_value=None, rails_value=len(group),

@@ -164,6 +164,8 @@ class Run:
             render.say(f"note: the snapshot covers {display(self.coverage[0])} .. {display(self.coverage[1])}; "
                        f"the window starts there instead of at {display(start)}")
             self.window = Window(datetime_to_ms(self.coverage[0]), self.window.end_ms, self.window.reference_ms)
+            if self.window.start_ms >= self.window.end_ms:
+                raise UsageError(f"the window ends at {display(end)}, before the snapshot's coverage starts")
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[str], None] | None]:
@@ -223,10 +225,6 @@ def _filters(category, kind, event_type, rule, rules=None, event_types=()):
         if value not in KINDS:
             raise UsageError(f"--kind {value!r}: use one of {', '.join(KINDS)}")
     return Filters(tuple(category or ()), tuple(kind or ()), tuple(event_type or ()), tuple(rule or ()))
-
-
-def _out() -> Any:
-    return sys.stdout
 
 
 # -- commands ------------------------------------------------------------------
@@ -322,9 +320,10 @@ def export(
     with run.progress() as progress:
         result = last_divergent(run.config, run.stream, run.legacy, run.rules, run.window, last,
                                 run.filters, progress, floor_ms=datetime_to_ms(run.coverage[0]) if run.coverage else None)
-    if result.reached_stream_start:
-        render.say(f"note: found {len(result.events)} of {last} divergent events; the stream starts at "
-                   f"{display(ms_to_datetime(result.scanned_from_ms))}")
+    if result.exhausted:
+        render.say(f"note: found {len(result.events)} of {last} divergent events back to "
+                   f"{display(ms_to_datetime(result.scanned_from_ms))}, where the "
+                   f"{'snapshot' if run.coverage else 'stream'} starts")
 
     def write(handle) -> int:
         if format is ExportFormat.csv:
@@ -452,7 +451,8 @@ def snapshot(
     with run.progress() as progress:
         analysis = analyse(run.config, stream, legacy, run.window, run.rules, progress)
     manifest = write_snapshot(
-        out, entries=stream.entries(), legacy_rows=legacy.all_rows(), window_start=run.window.start,
+        out, entries=stream.entries(), legacy_rows=legacy.rows_of("ids"), window_rows=legacy.rows_of("window"),
+        window_start=run.window.start,
         window_end=run.window.end, as_of=run.window.reference, database_timezone=run.config.legacy.timezone,
         sources={"stream": stream.describe(), "legacy": legacy.describe()},
         extra={"events": {"compared": len(analysis.compared), "pending": len(analysis.pending)}},

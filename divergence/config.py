@@ -218,7 +218,7 @@ def validate(located: Located, model: type[BaseModel], extra: dict[str, Any] | N
 
 def describe_error(error: dict[str, Any], model: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
-    where = ".".join(str(p) for p in loc if not isinstance(p, int) or True)
+    where = ".".join(str(p) for p in loc)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = loc[-1]

@@ -40,9 +40,3 @@ class SourceUnreachable(DivergenceError):
     """Redis, the database or a snapshot cannot be read (exit 3)."""
 
     exit_code = 3
-
-
-class CheckFailed(DivergenceError):
-    """Not an error as such: a check ran and failed (exit 1)."""
-
-    exit_code = 1

@@ -1,7 +1,7 @@
 """The vocabulary every stage shares.
 
 Data flows one way: `StreamEntry` (raw stream pairs) and legacy rows (dicts) ->
-`Delivery` / `ShadowEvent` and `LegacyOutcome` (records) -> `Divergence`
+`Delivery` / `ShadowEvent` and legacy rows grouped by event (records) -> `Divergence`
 (compare) -> classified `Divergence` (classify) -> reports.
 CB is the shadow (candidate), Rails the legacy side (control); always in that order.
 """
@@ -55,6 +55,11 @@ class StreamEntry:
     @property
     def ms(self) -> int:
         return stream_id_ms(self.stream_id)
+
+    @property
+    def order(self) -> tuple[tuple[int, int], str]:
+        """Stream order across keys: by id, then by key for one id in two keys."""
+        return stream_id_key(self.stream_id), self.key
 
 
 @dataclass(frozen=True)
@@ -133,14 +138,6 @@ class ShadowEvent:
         """The delivery that stands for the event: the first `processed` one."""
         processed = self.processed
         return processed[0] if processed else None
-
-
-@dataclass
-class LegacyOutcome:
-    """Every Rails row for one Stripe event (more than one = processed twice)."""
-
-    event_id: str
-    rows: list[dict[str, Any]]
 
 
 @dataclass

@@ -7,7 +7,6 @@ characters made visible, so a customer-typed string cannot restyle or move the t
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
 import sys
@@ -186,9 +185,3 @@ class AtomicText:
                 raise UsageError(f"--output {self.path}: cannot write ({exc.strerror})") from None
         else:
             os.unlink(self.tmp)
-
-
-def to_text(write) -> str:
-    buffer = io.StringIO()
-    write(buffer)
-    return buffer.getvalue()

@@ -49,7 +49,7 @@ def print_daily(c: Out, report: DailyCheck, more_hint: str = "divergence group")
     o = report.overall
     c.print()
     summary = [
-        ("events", f"{o.compared:,} compared · {len(a.pending) + a.later:,} pending · {a.ignored:,} ignored · "
+        ("events", f"{o.compared:,} compared · {a.pending_count:,} pending · {a.ignored:,} ignored · "
                    f"{a.primary:,} primary · {len(a.malformed):,} malformed"),
         ("rates", f"divergence {pct(o.divergence_rate)} · without timing {pct(o.rate_without_timing)} · "
                   f"raw {pct(o.raw_rate)} · errors {pct(o.error_rate)}"),

@@ -1,4 +1,4 @@
-"""Durations (`10m`, `24h`, `7d`) and points in time (`2026-12-01T09:00Z`, `now`, `-2h`)."""
+"""Durations (`10m`, `24h`, `7d`) and points in time (`2026-12-01T09:00Z`, `now`, `2h` ago)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Seconds in a duration like `90s`, `10m`, `24h`, `7d`; a bare number is seconds."""
+    """Seconds in a duration like `90s`, `10m`, `24h`, `7d`, `1w`; a YAML number is seconds."""
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration")
     if isinstance(text, (int, float)):
@@ -24,13 +24,6 @@ def parse_duration(text: str | int | float) -> float:
     if not 0 <= seconds <= MAX_SECONDS:  # also refuses NaN and infinity
         raise ValueError(f"{text!r} is out of range (0 to 3650d)")
     return seconds
-
-
-def format_duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:

@@ -45,7 +45,7 @@ def test_password_pieces_are_scrubbed_even_from_a_misparsed_url():
 @pytest.mark.parametrize("line, message", [
     ("settle: .inf", "settle: inf is out of range"),
     ("settle: 99999999999d", "settle: '99999999999d' is out of range (0 to 3650d)"),
-    ("settle: !!python/object:os.system x", "54:9: unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'"),
+    ("settle: !!python/object:os.system x", "unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'"),
 ])
 def test_config_values_that_would_crash_are_config_errors(tmp_path, line, message):
     path = tmp_path / "divergence.yaml"

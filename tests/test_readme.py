@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from divergence.cli import app
-from divergence.errors import CheckFailed, ConfigError, DivergenceError, SourceUnreachable, UsageError
+from divergence.errors import ConfigError, DivergenceError, SourceUnreachable, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -75,6 +75,6 @@ def test_the_library_example_runs(monkeypatch, capsys):
 
 def test_exit_codes_table_matches_the_code():
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", README, re.M))
-    codes = {0, 130} | {cls.exit_code for cls in (CheckFailed, UsageError, ConfigError, SourceUnreachable,
+    codes = {0, 1, 130} | {cls.exit_code for cls in (UsageError, ConfigError, SourceUnreachable,
                                                   DivergenceError)}
     assert {int(c) for c in table} == codes

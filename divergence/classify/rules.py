@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from divergence.config import Seconds, Strict, validate
 from divergence.model import KINDS, Divergence, display
-from divergence.records.paths import MISSING, extract, is_null, parse_path
+from divergence.records.paths import extract, is_null, parse_path
 from divergence.yamlfile import load_yaml
 
 Predicate = Callable[[Divergence], bool]
@@ -47,9 +47,9 @@ class Range(Strict):
 
 
 class Match(Strict):
-    event_type: list[str] | None = None
-    kind: list[str] | None = None
-    field: list[str] | None = None
+    event_type: list[str] | None = Field(None, min_length=1)
+    kind: list[str] | None = Field(None, min_length=1)
+    field: list[str] | None = Field(None, min_length=1)
     cb: Any = _UNSET
     rails: Any = _UNSET
     detail: Any = _UNSET
@@ -80,6 +80,8 @@ class Match(Strict):
     @field_validator("payload")
     @classmethod
     def _valid_payload(cls, spec: dict[str, Any] | None) -> dict[str, Any] | None:
+        if spec is not None and not spec:
+            raise ValueError("an empty payload condition matches everything; name at least one field")
         for path, matcher in (spec or {}).items():
             parse_path(str(path))
             value_matcher(matcher)
@@ -167,8 +169,9 @@ def compile_rule(rule: Rule, file: str) -> CompiledRule:
         checks.append(lambda d: age.contains(d.age_s))
     for path_text, spec in (m.payload or {}).items():
         path, matcher = parse_path(str(path_text)), value_matcher(spec)
+        # An absent payload field is null, like everywhere else; an event without a payload matches nothing.
         checks.append(lambda d, path=path, matcher=matcher: d.payload is not None
-                      and (value := extract(d.payload, path)) is not MISSING and matcher(value))
+                      and matcher(extract(d.payload, path)))
     return CompiledRule(rule, file, lambda d: all(check(d) for check in checks))
 
 

@@ -34,7 +34,8 @@ class Context:
 
 
 def cb_document(delivery) -> dict[str, Any]:
-    return {"outcome": delivery.outcome, "payload": delivery.payload or {}, **delivery.extra}
+    # Extra entry fields are reachable by name, but never in place of the parsed outcome/payload.
+    return {**delivery.extra, "outcome": delivery.outcome, "payload": delivery.payload or {}}
 
 
 def processed_at_ms(row: dict[str, Any], config: Config, near_ms: int | None = None) -> int | None:

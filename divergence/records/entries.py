@@ -61,13 +61,13 @@ def parse_entry(entry: StreamEntry, names: StreamFields, event_types: frozenset[
     event_type = fields.get(names.event_type, "").strip()
     if not event_type:
         return bad(f"missing {names.event_type}", event_id)
-    mode = fields.get(names.mode) or None
+    mode = (fields.get(names.mode) or "").strip().lower() or None
     if mode == "primary":
         return Excluded(entry.stream_id, event_id, "primary")
     if event_type not in event_types:
         return Excluded(entry.stream_id, event_id, "ignored")
 
-    result = fields.get(names.result) or None
+    result = (fields.get(names.result) or "").strip().lower() or None
     if result not in RESULTS:
         what = f"{names.result} {_short(result)}" if result else f"missing {names.result}"
         return bad(f"{what} (expected one of {', '.join(RESULTS)})", event_id)

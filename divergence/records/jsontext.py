@@ -14,8 +14,6 @@ import orjson
 
 _LONG_DIGITS = re.compile(rb"\d{19}")
 
-JSONDecodeError = ValueError  # both parsers raise a ValueError subclass
-
 
 def loads(text: str | bytes) -> Any:
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text

@@ -18,7 +18,6 @@ from divergence.records import jsontext
 
 from divergence.records.paths import is_null
 
-TYPES = ("string", "enum", "int", "money", "bool", "timestamp", "json")
 
 # ISO 4217 currencies without a minor unit, and those with three decimals (Stripe's lists).
 ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX",
@@ -172,12 +171,15 @@ def _timestamp(value: Any, *, tz: str, **_: Any) -> datetime:
                 raise InvalidValue(f"{_shown(value)} is not a timestamp") from None
     else:
         raise InvalidValue(f"{type(value).__name__} is not a timestamp")
-    if moment.tzinfo is None:  # a naive DATETIME is in the side's configured zone, never the host's
-        first = moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
-        second = moment.replace(tzinfo=ZoneInfo(tz), fold=1).astimezone(timezone.utc)
-        # In the hour a DST change repeats, a naive time names two instants; keep both.
-        return first if first == second else Ambiguous(first, second)
-    return moment.astimezone(timezone.utc)
+    try:
+        if moment.tzinfo is None:  # a naive DATETIME is in the side's configured zone, never the host's
+            first = moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+            second = moment.replace(tzinfo=ZoneInfo(tz), fold=1).astimezone(timezone.utc)
+            # In the hour a DST change repeats, a naive time names two instants; keep both.
+            return first if first == second else Ambiguous(first, second)
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidValue(f"{_shown(value)} is out of range") from None
 
 
 class Ambiguous(datetime):

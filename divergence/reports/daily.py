@@ -143,11 +143,11 @@ def _checks(overall: Rates, cb_time: Percentiles, malformed: int, t: Thresholds)
     checks = []
     if t.divergence_rate is not None:
         rate = overall.divergence_rate
-        checks.append(Check("divergence_rate", rate, t.divergence_rate, rate < t.divergence_rate,
+        checks.append(Check("divergence_rate", rate, t.divergence_rate, _below(rate, t.divergence_rate),
                             f"divergence rate {pct(rate)} (limit: below {pct(t.divergence_rate)})"))
     if t.error_rate is not None:
         rate = overall.error_rate
-        checks.append(Check("error_rate", rate, t.error_rate, rate < t.error_rate,
+        checks.append(Check("error_rate", rate, t.error_rate, _below(rate, t.error_rate),
                             f"error rate {pct(rate)} (limit: below {pct(t.error_rate)})"))
     if t.p95_ms is not None:
         p95 = cb_time.p95
@@ -157,6 +157,11 @@ def _checks(overall: Rates, cb_time: Percentiles, malformed: int, t: Thresholds)
         checks.append(Check("malformed", malformed, t.malformed, malformed <= t.malformed,
                             f"{malformed} malformed entries (limit: {t.malformed})"))
     return checks
+
+
+def _below(rate: float, limit: float) -> bool:
+    """Below the limit; a limit of 0 means none at all."""
+    return rate < limit or rate == limit == 0
 
 
 def pct(rate: float | None) -> str:
@@ -188,7 +193,7 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         "verdict": "pass" if report.passed else "fail",
         "checks": [{"name": c.name, "value": c.value, "threshold": c.threshold, "passed": c.passed,
                     "message": c.message} for c in report.checks],
-        "events": {"compared": len(a.compared), "pending": len(a.pending) + a.later, "ignored": a.ignored,
+        "events": {"compared": len(a.compared), "pending": a.pending_count, "ignored": a.ignored,
                    "primary": a.primary, "malformed": len(a.malformed)},
         "rates": rates_dict(report.overall),
         "by_event_type": {t: rates_dict(r) for t, r in report.by_type.items()},

@@ -28,7 +28,7 @@ FIRST_SLICE_ENTRIES = 1000
 @dataclass
 class Export:
     events: list[EventResult]  # newest first, each with only the divergences that passed the filters
-    reached_stream_start: bool
+    exhausted: bool  # fewer than N found: the scan reached the start of the stream or snapshot
     scanned_from_ms: int
     reference_ms: int
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from divergence.model import StreamEntry, stream_id_key
+from divergence.model import StreamEntry
 from divergence.sources import LegacySource, StreamSource
 
 
@@ -36,38 +36,40 @@ class RecordingStream:
         return self.inner.describe()
 
     def entries(self) -> list[StreamEntry]:
-        return sorted(self.seen.values(), key=lambda e: (stream_id_key(e.stream_id), e.key))
+        return sorted(self.seen.values(), key=lambda e: e.order)
 
 
 class RecordingLegacy:
     def __init__(self, inner: LegacySource) -> None:
         self.inner = inner
         self.timezone = inner.timezone
+        # The two queries may select different columns, so their rows are kept apart.
         # Identical rows are legitimate (Rails processed twice): keep the most seen in one read.
-        self.counts: Counter[tuple] = Counter()
+        self.counts: dict[str, Counter[tuple]] = {"ids": Counter(), "window": Counter()}
         self.rows: dict[tuple, dict[str, Any]] = {}
 
-    def _remember(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _remember(self, query: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         here: Counter[tuple] = Counter()
         for row in rows:
             key = tuple(sorted((k, repr(v)) for k, v in row.items()))
             here[key] += 1
             self.rows.setdefault(key, row)
         for key, count in here.items():
-            self.counts[key] = max(self.counts[key], count)
+            self.counts[query][key] = max(self.counts[query][key], count)
         return rows
 
     def fetch_by_ids(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
-        return self._remember(self.inner.fetch_by_ids(event_ids))
+        return self._remember("ids", self.inner.fetch_by_ids(event_ids))
 
     def fetch_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return self._remember(self.inner.fetch_window(start, end))
+        return self._remember("window", self.inner.fetch_window(start, end))
 
     def describe(self) -> str:
         return self.inner.describe()
 
-    def all_rows(self) -> list[dict[str, Any]]:
-        return [self.rows[key] for key, count in self.counts.items() for _ in range(count)]
+    def rows_of(self, query: str) -> list[dict[str, Any]]:
+        """The rows `fetch_by_ids` ("ids") or `fetch_window` ("window") returned."""
+        return [self.rows[key] for key, count in self.counts[query].items() for _ in range(count)]
 
 
 class CachedStream:
@@ -103,9 +105,9 @@ class CachedStream:
         """Entries read some other way (XREVRANGE pages) that hold all of [start_ms, end_ms)."""
         if not self.cached and self.lo == self.hi:
             self.lo, self.hi = start_ms, end_ms
-            self.cached = sorted(entries, key=_order)
+            self.cached = sorted(entries, key=lambda e: e.order)
         elif start_ms < self.lo <= end_ms:
-            self.cached = sorted((e for e in entries if e.ms < self.lo), key=_order) + self.cached
+            self.cached = sorted((e for e in entries if e.ms < self.lo), key=lambda e: e.order) + self.cached
             self.lo = start_ms
 
     def first_ms(self) -> int | None:
@@ -113,10 +115,6 @@ class CachedStream:
 
     def describe(self) -> str:
         return self.inner.describe()
-
-
-def _order(entry: StreamEntry) -> tuple[tuple[int, int], str]:
-    return stream_id_key(entry.stream_id), entry.key
 
 
 def _ms(entry: StreamEntry) -> int:

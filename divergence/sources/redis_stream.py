@@ -35,9 +35,8 @@ def _entry(key: str, item) -> StreamEntry:
     return StreamEntry(stream_id=raw_id.decode("ascii"), fields=pairs, key=key)
 
 
-def _merge_key(entry: StreamEntry) -> tuple[tuple[int, int], str]:
-    # Same order as the snapshot: by stream id, then by key for identical ids in two keys.
-    return stream_id_key(entry.stream_id), entry.key
+def _order(entry: StreamEntry) -> tuple[tuple[int, int], str]:
+    return entry.order
 
 
 def _after(stream_id: str) -> str:
@@ -80,7 +79,7 @@ class RedisStream:
         if end_ms <= start_ms:
             return iter(())
         streams = [self._forward(key, f"{start_ms}-0", f"{end_ms - 1}-{MAX_SEQ}") for key in self.keys]
-        return heapq.merge(*streams, key=_merge_key)
+        return heapq.merge(*streams, key=_order)
 
     def read_reverse(self, end_ms: int) -> Iterator[list[StreamEntry]]:
         if end_ms <= 0:
@@ -90,7 +89,7 @@ class RedisStream:
             yield from self._backward_pages(self.keys[0], last)
             return
         streams = [self._backward(key, last) for key in self.keys]
-        merged = heapq.merge(*streams, key=_merge_key, reverse=True)
+        merged = heapq.merge(*streams, key=_order, reverse=True)
         while page := list(islice(merged, self.page_size)):
             yield page
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from divergence.errors import SourceUnreachable, UsageError
-from divergence.model import StreamEntry, stream_id_key
+from divergence.model import StreamEntry
 
 SCHEMA_VERSION = 1
 PAGE = 1000
@@ -200,7 +200,7 @@ class SnapshotStream:
                 entries.append(StreamEntry(item["id"], fields, str(item.get("key", "webhook:events"))))
             except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
                 raise SourceUnreachable(f"{path}:{number}: not a stream entry ({exc!r})") from None
-        entries.sort(key=lambda e: (stream_id_key(e.stream_id), e.key))
+        entries.sort(key=lambda e: e.order)
         self._entries = entries
         self._ms = [e.ms for e in entries]
 
@@ -231,10 +231,14 @@ class SnapshotLegacy:
         self.timezone = timezone_name
         self._id_col, self._at_col = event_id_column, processed_at_column
         path = self.folder / "legacy.jsonl"
-        self._rows = []
+        self._rows, self._window_rows = [], []
         for number, item in _read_jsonl(path):
             try:
-                self._rows.append({str(k): decode_value(v) for k, v in item["row"].items()})
+                row = {str(k): decode_value(v) for k, v in item["row"].items()}
+                if item.get("from") != "window":
+                    self._rows.append(row)
+                if item.get("from") in (None, "window"):
+                    self._window_rows.append(row)
             except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
                 raise SourceUnreachable(f"{path}:{number}: not a legacy row ({exc!r})") from None
 
@@ -245,8 +249,13 @@ class SnapshotLegacy:
     def fetch_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         zone = ZoneInfo(self.timezone)
         out = []
-        for row in self._rows:
+        for row in self._window_rows:
             at = row.get(self._at_col)
+            if isinstance(at, str):  # SQLite keeps DATETIME as text
+                try:
+                    at = datetime.fromisoformat(at)
+                except ValueError:
+                    continue
             if not isinstance(at, datetime):
                 continue
             if at.tzinfo is None:
@@ -266,6 +275,7 @@ def write_snapshot(
     *,
     entries: Iterable[StreamEntry],
     legacy_rows: Iterable[dict[str, Any]],
+    window_rows: Iterable[dict[str, Any]] | None = None,
     window_start: datetime,
     window_end: datetime,
     as_of: datetime,
@@ -295,8 +305,12 @@ def write_snapshot(
             for e in entries
         )
         counts["stream_entries"], checksums["stream.jsonl"] = _write_lines(tmp / "stream.jsonl", stream_lines)
+        # Rows from the window query are tagged: that SQL may select fewer columns than by_ids_sql.
+        # Untagged rows (a generated snapshot) answer both queries.
+        tagged = [(row, None) for row in legacy_rows] + [(row, "window") for row in window_rows or ()]
         legacy_lines = (
-            orjson.dumps({"row": {k: encode_value(v) for k, v in row.items()}}) for row in legacy_rows
+            orjson.dumps({"row": {k: encode_value(v) for k, v in row.items()}, **({"from": tag} if tag else {})})
+            for row, tag in tagged
         )
         counts["legacy_rows"], checksums["legacy.jsonl"] = _write_lines(tmp / "legacy.jsonl", legacy_lines)
         manifest = {
