@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import traceback
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
@@ -20,9 +20,8 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 
 from divergence import render
-from divergence.errors import DivergenceError, SourceUnreachable, UsageError
+from divergence.errors import DivergenceError, UsageError
 from divergence.model import CATEGORIES, KINDS, Window, datetime_to_ms, display, ms_to_datetime
-from divergence.timeparse import parse_duration, parse_time
 
 app = typer.Typer(
     add_completion=False,
@@ -138,34 +137,23 @@ class Run:
                  filters: tuple = (None, None, None, None)) -> None:
         from divergence.classify.rules import load_rules
         from divergence.config import find_config, load_config
-        from divergence.sources.open import open_sources
+        from divergence.sources.open import open_sources, require_entries
+        from divergence.window import check_syntax, plan_window
 
         # Everything the user typed is checked before any source is touched.
         config = load_config(find_config(str(config_path) if config_path else None))
         self.rules = load_rules(config.rule_paths)
         self.filters = _filters(*filters, self.rules, config.event_types)
         now = datetime.now(timezone.utc)
-        _window(since, until, now, check_reference=False)  # the syntax, before any source is opened
+        check_syntax(since, until, now)
         sources = open_sources(config, snapshot)
         self.config, self.stream, self.legacy = sources.config, sources.stream, sources.legacy
         self.coverage = sources.coverage
-        default_ref = ms_to_datetime(sources.default_reference_ms) if sources.default_reference_ms else now
-        start, end, as_of = _window(since, until, default_ref, self.config.settle)
-        if start >= end:
-            raise UsageError(f"the window is empty: --since {since} is not before {display(end)} "
-                             f"(--until minus the settle time)")
-        self.window = Window(datetime_to_ms(start), datetime_to_ms(end), datetime_to_ms(as_of))
-        if self.stream.first_ms() is None:
-            # An empty or missing key is almost always a wrong key or database, not a silent shadow:
-            # comparing against it would call every Rails event missing_in_shadow.
-            raise SourceUnreachable(f"{self.stream.describe()}: no stream entries (wrong key or database?)")
-        if self.coverage and start < self.coverage[0]:
-            # Before its window a snapshot holds only look-back entries, without their Rails rows.
-            render.say(f"note: the snapshot covers {display(self.coverage[0])} .. {display(self.coverage[1])}; "
-                       f"the window starts there instead of at {display(start)}")
-            self.window = Window(datetime_to_ms(self.coverage[0]), self.window.end_ms, self.window.reference_ms)
-            if self.window.start_ms >= self.window.end_ms:
-                raise UsageError(f"the window ends at {display(end)}, before the snapshot's coverage starts")
+        latest = ms_to_datetime(sources.default_reference_ms) if sources.default_reference_ms else now
+        self.window, notes = plan_window(since, until, latest, self.config.settle, self.coverage)
+        require_entries(self.stream)
+        for note in notes:
+            render.say(f"note: {note}")
 
     @contextmanager
     def progress(self) -> Iterator[Callable[[str], None] | None]:
@@ -175,32 +163,6 @@ class Run:
             return
         with render.console(stderr=True).status("reading", spinner="dots") as status:
             yield lambda message: status.update(render.safe(message))
-
-
-def _window(since: str, until: str | None, reference: datetime, settle_s: float = 0, *,
-            check_reference: bool = True) -> tuple[datetime, datetime, datetime]:
-    """(start, end, as_of): the window ends the settle time before "as of" (--until, else now or
-    the snapshot's as_of), so every event in it has settled and consecutive runs tile time."""
-    option = "--until"
-    try:
-        as_of = parse_time(until, now=reference) if until else reference
-        end = as_of - timedelta(seconds=settle_s)
-        option = "--since"
-        try:
-            start = end - timedelta(seconds=parse_duration(since))
-        except ValueError as exc:
-            if "out of range" in str(exc):
-                raise
-            start = parse_time(since, now=end)
-    except ValueError as exc:
-        raise UsageError(f"{option} {exc}") from None
-    except OverflowError:
-        raise UsageError(f"{option}: time out of range") from None
-    if check_reference and as_of > reference + timedelta(minutes=1):
-        # Past "now" (or a snapshot's as_of) nothing is known yet: every recent event would look settled.
-        raise UsageError(f"--until {display(as_of)} is later than {display(reference)}, the latest time "
-                         "there is data for")
-    return start, end, as_of
 
 
 def _filters(category, kind, event_type, rule, rules=None, event_types=()):

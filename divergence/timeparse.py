@@ -6,6 +6,10 @@ import re
 from datetime import datetime, timedelta, timezone
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+class OutOfRange(ValueError):
+    """A well-formed duration or time that is too large to mean anything."""
+
+
 MAX_SECONDS = 3650 * 86400  # ten years: anything longer is a typo
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
@@ -22,7 +26,7 @@ def parse_duration(text: str | int | float) -> float:
             raise ValueError(f"{text!r} is not a duration (examples: 90s, 10m, 24h, 7d)")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if not 0 <= seconds <= MAX_SECONDS:  # also refuses NaN and infinity
-        raise ValueError(f"{text!r} is out of range (0 to 3650d)")
+        raise OutOfRange(f"{text!r} is out of range (0 to 3650d)")
     return seconds
 
 
@@ -33,6 +37,8 @@ def parse_time(text: str, *, now: datetime) -> datetime:
         return now
     try:
         return now - timedelta(seconds=parse_duration(text))
+    except OutOfRange:
+        raise
     except ValueError:
         pass
     try:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from divergence.config import Config
-from divergence.errors import UsageError
+from divergence.errors import SourceUnreachable, UsageError
 from divergence.model import datetime_to_ms
 from divergence.sources import LegacySource, StreamSource
 
@@ -37,6 +37,13 @@ def open_sources(config: Config, snapshot: Path | None) -> Sources:
         return Sources(SnapshotStream(snapshot), legacy, config, datetime_to_ms(manifest.as_of),
                        (manifest.window_start, manifest.window_end))
     return Sources(open_stream(config), open_legacy(config), config, None)
+
+
+def require_entries(stream: StreamSource) -> None:
+    """An empty or missing key is almost always a wrong key or database, not a silent shadow:
+    comparing against it would call every Rails event missing_in_shadow."""
+    if stream.first_ms() is None:
+        raise SourceUnreachable(f"{stream.describe()}: no stream entries (wrong key or database?)")
 
 
 def open_stream(config: Config) -> StreamSource:
