@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from divergence.classify.rules import RuleSet
-from divergence.compare.differences import compare_event, legacy_error, processed_at_ms, with_parties
+from divergence.compare.differences import compare_event, compare_rails_only, processed_at_ms, with_parties
 from divergence.config import Config
 from divergence.errors import UsageError
 from divergence.model import Delivery, Divergence, EventResult, Malformed, ShadowEvent, StreamEntry, Window
@@ -242,18 +242,8 @@ def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config
         pending = window.reference_ms - first_ms < settle_ms
         result = EventResult(event_id, event_type, "", first_ms, pending, None)
         if not pending:
-            age_s = (window.reference_ms - first_ms) / 1000
-            failed = legacy_error(group[0], config)
-            found = [Divergence(event_id=event_id, event_type=event_type, kind="missing_in_shadow", cb_value=None,
-                                rails_value="error" if failed else "processed",
-                                detail="CB never logged it" + (f"; Rails failed: {failed.splitlines()[0]}" if failed else ""),
-                                at_ms=first_ms, age_s=age_s)]
-            if len(group) > 1:
-                found.append(Divergence(event_id=event_id, event_type=event_type, kind="duplicate_processing",
-                                        cb_value=None, rails_value=len(group),
-                                        detail=f"Rails processed it {len(group)} times", at_ms=first_ms,
-                                        age_s=age_s))
-            result.divergences = with_parties(found, None, group, config)
+            result.divergences = with_parties(compare_rails_only(event_id, event_type, group, first_ms, config,
+                                                                 window.reference_ms), None, group, config)
         out.append(result)
     return out
 

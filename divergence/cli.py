@@ -355,8 +355,6 @@ def group(
 
 
 def _print_groups(groups, by: list[str], fmt: Format, window: Window) -> None:
-    from divergence.reports.groups import json_key
-
     columns = [*by, "count", "share", "events", "categories", "examples"]
 
     def as_row(g) -> dict[str, Any]:
@@ -369,9 +367,7 @@ def _print_groups(groups, by: list[str], fmt: Format, window: Window) -> None:
             "schema_version": render.SCHEMA_VERSION, "command": "group", "by": by,
             "window": {"start": display(window.start), "end": display(window.end)},
             "total": sum(g.count for g in groups),
-            "groups": [{"keys": {k: json_key(v) for k, v in zip(by, g.keys)}, "count": g.count, "share": g.share,
-                        "events": g.events, "categories": g.categories, "examples": list(g.examples),
-                        "ticket": g.ticket, "rule_description": g.rule_description} for g in groups]}))
+            "groups": [g.as_dict(by) for g in groups]}))
     elif fmt is Format.csv:
         render.write_csv(sys.stdout, columns, (as_row(g) for g in groups))
     else:

@@ -70,12 +70,13 @@ def print_daily(c: Out, report: DailyCheck, more_hint: str = "divergence group")
         c.table("divergences by kind", ["kind", "divergences", "events"], kinds,
                 justify={"divergences": "right", "events": "right"})
     c.print()
-    rows = by_type_rows(report)
     numeric = ["compared", "divergent", "rate", "w/o timing", "raw", "errors", "CB p95"]
+    empty = Percentiles(0, None, None, None)
+    lines = [(t, r, report.cb_time_by_type.get(t, empty)) for t, r in report.by_type.items()]
     c.table("by event type", ["event type", *numeric],
-            [[r["event_type"], f"{r['compared']:,}", f"{r['divergent']:,}", pct(_f(r["divergence_rate"])),
-              pct(_f(r["rate_without_timing"])), pct(_f(r["raw_rate"])), pct(_f(r["error_rate"])),
-              ms(_f(r["cb_p95_ms"]))] for r in rows],
+            [[name, f"{r.compared:,}", f"{r.divergent:,}", pct(r.divergence_rate), pct(r.rate_without_timing),
+              pct(r.raw_rate), pct(r.error_rate), ms(p.p95)]
+             for name, r, p in [*lines, ("(all)", report.overall, report.cb_time)]],
             justify=dict.fromkeys(numeric, "right"))
     if report.top_groups:
         c.print()
@@ -94,10 +95,6 @@ def print_daily(c: Out, report: DailyCheck, more_hint: str = "divergence group")
                 [[m.stream_id, m.event_id or "", m.reason] for m in shown], wrap=["reason"])
         if len(a.malformed) > len(shown):
             c.text(f"  … and {len(a.malformed) - len(shown):,} more (--format json lists all)", style="dim")
-
-
-def _f(text: str) -> float | None:
-    return float(text) if text != "" else None
 
 
 def _p(p: Percentiles) -> str:

@@ -112,6 +112,18 @@ def compare_event(event: ShadowEvent, rows: list[dict[str, Any]], config: Config
     return out
 
 
+def compare_rails_only(event_id: str, event_type: str, rows: list[dict[str, Any]], first_ms: int,
+                       config: Config, reference_ms: int) -> list[Divergence]:
+    """The divergences of an event only Rails processed: CB never logged it."""
+    ctx = Context(event_id, event_type, "", first_ms, (reference_ms - first_ms) / 1000, None, None)
+    failed = legacy_error(rows[0], config)
+    out = [_kind(ctx, "missing_in_shadow", None, "error" if failed else "processed",
+                 "CB never logged it" + (f"; Rails failed: {_one_line(failed)}" if failed else ""))]
+    if len(rows) > 1:
+        out.append(_kind(ctx, "duplicate_processing", None, len(rows), f"Rails processed it {len(rows)} times"))
+    return out
+
+
 def with_parties(divergences: list[Divergence], event: ShadowEvent | None, rows: list[dict[str, Any]],
                  config: Config) -> list[Divergence]:
     """Tag each divergence with the event's customer and subscription (CB's, else Rails'), for `group`."""
@@ -159,11 +171,7 @@ def compare_fields(ctx: Context, cb_doc: dict[str, Any], row: dict[str, Any], co
         detail = "; ".join(problems)
         if not problems and spec.type == "money" and cb and rails and cb.currency != rails.currency:
             detail = f"currency {cb.currency} vs {rails.currency}"
-        out.append(Divergence(
-            event_id=ctx.event_id, event_type=ctx.event_type, kind="value_mismatch", field=spec.name,
-            cb_value=_shown(cb), rails_value=_shown(rails), detail=detail, stream_id=ctx.stream_id,
-            at_ms=ctx.at_ms, lag_s=ctx.lag_s, age_s=ctx.age_s, payload=ctx.payload,
-        ))
+        out.append(_kind(ctx, "value_mismatch", _shown(cb), _shown(rails), detail, field=spec.name))
     return out
 
 
@@ -196,9 +204,9 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _kind(ctx: Context, kind: str, cb: Any, rails: Any, detail: str) -> Divergence:
+def _kind(ctx: Context, kind: str, cb: Any, rails: Any, detail: str, field: str = "") -> Divergence:
     return Divergence(
-        event_id=ctx.event_id, event_type=ctx.event_type, kind=kind, cb_value=cb, rails_value=rails,
+        event_id=ctx.event_id, event_type=ctx.event_type, kind=kind, field=field, cb_value=cb, rails_value=rails,
         detail=detail, stream_id=ctx.stream_id, at_ms=ctx.at_ms, lag_s=ctx.lag_s, age_s=ctx.age_s,
         payload=ctx.payload,
     )

@@ -16,7 +16,7 @@ import numpy as np
 from divergence.analysis import Analysis
 from divergence.config import Thresholds
 from divergence.model import CATEGORIES, KINDS, EventResult, display, ms_to_datetime
-from divergence.reports.groups import Group, group, json_key
+from divergence.reports.groups import Group, group
 
 TOP_GROUPS = 5
 TOP_GROUP_KEYS = ("category", "rule", "kind", "field")  # systematic issues, not single values
@@ -204,10 +204,7 @@ def as_dict(report: DailyCheck) -> dict[str, Any]:
         "processing_ms": {"cb": pct_dict(report.cb_time),
                           "cb_by_event_type": {t: pct_dict(p) for t, p in report.cb_time_by_type.items()},
                           "rails": pct_dict(report.rails_time)},
-        "top_groups": [{**{k: json_key(v) for k, v in zip(TOP_GROUP_KEYS, g.keys)}, "count": g.count,
-                        "share": g.share, "events": g.events, "examples": list(g.examples),
-                        "ticket": g.ticket, "rule_description": g.rule_description}
-                       for g in report.top_groups],
+        "top_groups": [g.as_dict(TOP_GROUP_KEYS) for g in report.top_groups],
         "more_groups": report.more_groups,
         "malformed": [{"stream_id": m.stream_id, "key": m.key, "event_id": m.event_id, "reason": m.reason}
                       for m in a.malformed],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from divergence.model import Divergence
 
@@ -40,6 +41,12 @@ class Group:
     examples: tuple[str, ...]  # event ids, newest first
     rule_description: str | None = None  # when all its divergences share one rule
     ticket: str | None = None
+
+    def as_dict(self, by: Sequence[str]) -> dict[str, Any]:
+        """The machine-readable form (JSON): null where a table says (none) or (unexplained)."""
+        return {"keys": {k: json_key(v) for k, v in zip(by, self.keys, strict=True)}, "count": self.count,
+                "share": self.share, "events": self.events, "categories": self.categories,
+                "examples": list(self.examples), "ticket": self.ticket, "rule_description": self.rule_description}
 
 
 def group(divergences: Iterable[Divergence], by: Sequence[str], total: int | None = None) -> list[Group]:
