@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 class OutOfRange(ValueError):
@@ -30,6 +31,15 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
+def to_aware(value: str | datetime, zone: str = "UTC", fold: int = 0) -> datetime:
+    """An ISO-8601 text or a datetime as an aware time; a naive one is read in `zone` (never the
+    host's), `fold=1` picking the second occurrence of a repeated DST hour. ValueError if not a time."""
+    moment = datetime.fromisoformat(value.strip().replace("z", "Z")) if isinstance(value, str) else value
+    if not isinstance(moment, datetime):
+        raise ValueError(f"{value!r} is not a time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone), fold=fold)
+
+
 def parse_time(text: str, *, now: datetime) -> datetime:
     """An aware UTC time from ISO-8601 (naive means UTC), `now`, or a duration ago (`2h`)."""
     text = text.strip()
@@ -42,10 +52,7 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     except ValueError:
         pass
     try:
-        value = datetime.fromisoformat(text.replace("z", "Z"))
+        return to_aware(text).astimezone(timezone.utc)
     except ValueError:
         raise ValueError(f"{text!r} is not a time or duration (examples: 2026-12-01T09:00:00Z, 2026-12-01, "
                          "now, 2h, 7d)") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)

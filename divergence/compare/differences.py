@@ -9,13 +9,12 @@ but an error: `error_in_shadow`. Two or more processed: `duplicate_processing`. 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from divergence.config import Config, FieldSpec
-from divergence.model import Divergence, ShadowEvent
+from divergence.model import Divergence, ShadowEvent, datetime_to_ms
+from divergence.timeparse import to_aware
 from divergence.records.paths import MISSING, first_present, is_null
 from divergence.records.values import InvalidValue, Money, equal, normalise
 
@@ -42,18 +41,11 @@ def processed_at_ms(row: dict[str, Any], config: Config, near_ms: int | None = N
     """Rails' processing time. A naive time in a repeated DST hour names two instants: the one
     nearer `near_ms` (CB's receipt) is meant."""
     value = row.get(config.legacy.processed_at_column)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
+    try:
+        options = [datetime_to_ms(to_aware(value, config.legacy.timezone, fold)) for fold in (0, 1)]
+    except (ValueError, TypeError, OverflowError):
         return None
-    if value.tzinfo is None:
-        zone = ZoneInfo(config.legacy.timezone)
-        options = [int(round(value.replace(tzinfo=zone, fold=f).timestamp() * 1000)) for f in (0, 1)]
-        return min(options, key=lambda ms: abs(ms - near_ms)) if near_ms is not None else options[0]
-    return int(round(value.timestamp() * 1000))
+    return min(options, key=lambda ms: abs(ms - near_ms)) if near_ms is not None else options[0]
 
 
 def legacy_error(row: dict[str, Any], config: Config) -> str | None:

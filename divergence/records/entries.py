@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from divergence.records import jsontext
 
 from divergence.config import StreamFields
-from divergence.model import Delivery, Malformed, StreamEntry
+from divergence.model import Delivery, Malformed, StreamEntry, datetime_to_ms
+from divergence.timeparse import to_aware
 
 RESULTS = ("processed", "duplicate", "error", "skipped")
 MAX_NUMBER = 1e12  # durations in ms and unix seconds stay far below this
@@ -124,12 +124,9 @@ def _received_ms(text: str | None, name: str, fallback: int) -> int:
     if text is None or text.strip() == "":
         return fallback
     try:
-        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    except ValueError:
+        return datetime_to_ms(to_aware(text))
+    except (ValueError, OverflowError):
         raise ValueError(f"{name} {_short(text)} is not an ISO-8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(round(moment.timestamp() * 1000))
 
 
 def _json_object(text: str | None, name: str) -> dict[str, Any] | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from divergence.records import jsontext
+from divergence.timeparse import to_aware
 
 AGGREGATIONS = ("first", "min", "max", "sum")
 _SEGMENT = re.compile(r"^([^\[\]]+)((?:\[(?:\*|-?\d+)\])*)$")
@@ -103,10 +104,9 @@ def _instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
+        return to_aware(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _number(value: Any) -> Decimal | None:

@@ -26,6 +26,7 @@ import orjson
 
 from divergence.errors import SourceUnreachable, UsageError
 from divergence.model import StreamEntry
+from divergence.timeparse import to_aware
 
 SCHEMA_VERSION = 1
 PAGE = 1000
@@ -247,19 +248,12 @@ class SnapshotLegacy:
         return [r for r in self._rows if r.get(self._id_col) in wanted]
 
     def fetch_window(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        zone = ZoneInfo(self.timezone)
         out = []
         for row in self._window_rows:
-            at = row.get(self._at_col)
-            if isinstance(at, str):  # SQLite keeps DATETIME as text
-                try:
-                    at = datetime.fromisoformat(at)
-                except ValueError:
-                    continue
-            if not isinstance(at, datetime):
+            try:  # SQLite keeps DATETIME as text
+                at = to_aware(row.get(self._at_col), self.timezone)
+            except (ValueError, TypeError):
                 continue
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=zone)
             if start <= at < end:
                 out.append(row)
         return out
