@@ -413,7 +413,7 @@ def snapshot(
         window_start=run.window.start,
         window_end=run.window.end, as_of=run.window.reference, database_timezone=run.config.legacy.timezone,
         sources={"stream": stream.describe(), "legacy": legacy.describe()},
-        extra={"events": {"compared": len(analysis.compared), "pending": len(analysis.pending)}},
+        extra={"events": {"compared": len(analysis.compared), "pending": analysis.pending_count}},
     )
     counts = manifest.data["counts"]
     render.say(f"wrote {out}: {counts['stream_entries']} stream entries, {counts['legacy_rows']} legacy rows, "

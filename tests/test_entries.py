@@ -37,6 +37,7 @@ def test_malformed_entries_say_why():
     cases = {
         "missing stripe_event_id": good(stripe_event_id=""),
         "stripe_event_id 'oops' is not a Stripe event id (evt_...)": good(stripe_event_id="oops"),
+        "stripe_event_id ' evt_1 ' is not a Stripe event id (evt_...)": good(stripe_event_id=" evt_1 "),
         "missing event_type": good(event_type=""),
         "outcome is not JSON (unexpected character at char 0)": good(outcome="not json"),
         "outcome is JSON array, not an object": good(outcome=[1]),

@@ -55,7 +55,8 @@ def test_config_values_that_would_crash_are_config_errors(tmp_path, line, messag
     assert code == 2 and message in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("until", ["9999-12-31T23:59:59Z", "0001-01-01", "2026-12-02"])
+@pytest.mark.parametrize("until", ["9999-12-31T23:59:59Z", "0001-01-01", "2026-12-02",
+                                   "2026-12-01T09:00:01Z"])  # a second past the snapshot's as_of
 def test_times_out_of_range_or_past_the_data(until):
     code, _, err = invoke("daily-check", "--config", CONFIG, "--snapshot", str(SNAPSHOT), "--until", until)
     assert code == 2 and err.startswith("error: ")
@@ -98,6 +99,16 @@ def test_a_damaged_manifest_is_a_source_error(tmp_path, damage, message):
     damage(copy)
     code, _, err = invoke("daily-check", "--config", CONFIG, "--snapshot", str(copy))
     assert code == 3 and message in err
+
+
+def test_an_edited_manifest_is_refused(tmp_path):
+    copy = tmp_path / "week"
+    shutil.copytree(SNAPSHOT, copy)
+    manifest = (copy / "manifest.json").read_text()
+    (copy / "manifest.json").write_text(manifest.replace('"database_timezone": "UTC"',
+                                                         '"database_timezone": "Europe/Berlin"'))
+    code, _, err = invoke("daily-check", "--config", CONFIG, "--snapshot", str(copy))
+    assert code == 3 and err.endswith("manifest.json: does not match its own checksum (edited?)")
 
 
 def test_a_snapshot_path_that_is_a_file(tmp_path):

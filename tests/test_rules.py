@@ -102,6 +102,8 @@ def test_classified_divergence_carries_the_description(tmp_path):
      "rules.yaml:6:9: rule id 'a' is already used in"),
     ("rules:\n  - id: a\n    category: bug\n    description: x\n",
      "rules.yaml:2:5: missing required key 'match' in rules.0"),
+    ("rules:\n  - id: a\n    category: expected\n    description: x\n    match: {field: null}\n",
+     "rules.yaml:5:12: rules.0.match: field: null is not a condition; give a value or remove the key"),
     ("rules:\n  - id: a\n    category: bug\n    description: x\n    match: {}\n",
      "rules.yaml:2:5: rules.0: match has no condition: the rule would explain every divergence"),
     ("rules:\n  - id: a\n    category: bug\n    description: x\n    match: {lag: {min: 2m, max: 1m}}\n",

@@ -57,6 +57,15 @@ class Match(Strict):
     age: Range | None = None
     payload: dict[str, Any] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_conditions(cls, data: Any) -> Any:
+        # `field: null` (or a key left blank) would add no test at all and explain everything.
+        for key in ("event_type", "kind", "field", "lag", "age", "payload"):
+            if isinstance(data, dict) and key in data and data[key] is None:
+                raise ValueError(f"{key}: null is not a condition; give a value or remove the key")
+        return data
+
     @field_validator("event_type", "kind", "field", mode="before")
     @classmethod
     def _as_list(cls, value: Any) -> Any:

@@ -51,7 +51,7 @@ def parse_entry(entry: StreamEntry, names: StreamFields, event_types: frozenset[
             continue
         fields[name] = value
 
-    event_id = fields.get(names.stripe_event_id, "").strip()
+    event_id = fields.get(names.stripe_event_id, "")  # exact: Rails' rows are looked up by it
     if problem:
         return bad(problem, event_id if EVENT_ID.match(event_id) else None)
     if not event_id:

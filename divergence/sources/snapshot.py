@@ -150,8 +150,15 @@ def read_manifest(folder: Path) -> Manifest:
     return manifest
 
 
+def _manifest_digest(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "manifest_sha256"}
+    return "sha256:" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 def verify(manifest: Manifest) -> None:
     """The files are whole: a truncated or edited snapshot would give silently wrong figures."""
+    if manifest.data.get("manifest_sha256") != _manifest_digest(manifest.data):
+        raise SourceUnreachable(f"{manifest.path}: does not match its own checksum (edited?)")
     for name, count_key in (("stream.jsonl", "stream_entries"), ("legacy.jsonl", "legacy_rows")):
         path = manifest.path.parent / name
         expected = manifest.data.get("checksums", {}).get(name)
@@ -307,7 +314,7 @@ def write_snapshot(
             for row, tag in tagged
         )
         counts["legacy_rows"], checksums["legacy.jsonl"] = _write_lines(tmp / "legacy.jsonl", legacy_lines)
-        manifest = {
+        manifest: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "window": {"start": _iso(window_start), "end": _iso(window_end)},
             "as_of": _iso(as_of),
@@ -317,6 +324,7 @@ def write_snapshot(
             "checksums": checksums,
             **(extra or {}),
         }
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
         (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
