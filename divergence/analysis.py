@@ -91,8 +91,9 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
         if delivery.event_id in by_event:
             by_event[delivery.event_id].append(delivery)
     events = [ShadowEvent(eid, ds[0].event_type, ds) for eid, ds in by_event.items()]
-    later = {d.event_id for d in after} - set(by_event) - earlier_ids - {d.event_id for d in deliveries}
-    settled = [e for e in events if window.reference_ms - e.first.ms >= settle_ms]
+    later = {d.event_id for d in after} - set(by_event) - earlier_ids
+    pending = {e.event_id for e in events if window.reference_ms - e.first.ms < settle_ms}
+    settled = [e for e in events if e.event_id not in pending]
 
     say(f"fetching Rails rows for {len(settled)} events")
     fetched = legacy.fetch_by_ids([e.event_id for e in settled])
@@ -101,11 +102,10 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
 
     results: list[EventResult] = []
     for event in events:
-        pending = window.reference_ms - event.first.ms < settle_ms
         rep = event.representative
-        result = EventResult(event.event_id, event.event_type, event.first.stream_id, event.first.ms, pending,
-                             rep.result if rep else _shadow_result(event))
-        if not pending:
+        result = EventResult(event.event_id, event.event_type, event.first.stream_id, event.first.ms,
+                             event.event_id in pending, rep.result if rep else _shadow_result(event))
+        if not result.pending:
             rows = rows_by_id.get(event.event_id, [])
             result.divergences = with_parties(compare_event(event, rows, config, window.reference_ms),
                                               event, rows, config)
@@ -125,7 +125,7 @@ def analyse(config: Config, stream: StreamSource, legacy: LegacySource, window: 
     # window, and two rows hours apart are one event processed twice.
     rails_only_rows = legacy.fetch_by_ids(sorted(candidates)) if candidates else []
     check_columns(rails_only_rows, config, "by_ids_sql")
-    rails_only = _rails_only(rails_only_rows, seen_by_cb, config, window, settle_ms)
+    rails_only = _rails_only(rails_only_rows, config, window, settle_ms)
     results.extend(rails_only)
     settled_rails_only = {r.event_id for r in rails_only if not r.pending}
     rows_by_id.update((eid, rows) for eid, rows in _group_rows(rails_only_rows, config).items()
@@ -221,15 +221,12 @@ def _group_rows(rows: list[dict[str, Any]], config: Config) -> dict[str, list[di
     return grouped
 
 
-def _rails_only(rows: list[dict[str, Any]], seen_by_cb: set[str], config: Config, window: Window,
-                settle_ms: int) -> list[EventResult]:
-    """Rails rows processed in the window for events CB never logged: missing_in_shadow."""
+def _rails_only(rows: list[dict[str, Any]], config: Config, window: Window, settle_ms: int) -> list[EventResult]:
+    """Events CB never logged whose first Rails row lies in the window: missing_in_shadow."""
     types = set(config.event_types)
     type_column = config.legacy.event_type_column
     out = []
     for event_id, group in _group_rows(rows, config).items():
-        if event_id in seen_by_cb:
-            continue
         times = [t for t in (processed_at_ms(r, config) for r in group) if t is not None]
         if not times:
             continue
@@ -255,11 +252,10 @@ def _legacy_durations(rows_by_id: dict[str, list[dict[str, Any]]], config: Confi
     out = []
     for rows in rows_by_id.values():
         value = rows[0].get(column)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, bool) or value is None:
+            continue
+        try:
             out.append(float(value))
-        elif value is not None:
-            try:
-                out.append(float(value))
-            except (TypeError, ValueError):
-                pass
+        except (TypeError, ValueError):
+            pass  # a duration Rails did not record as a number is left out of its percentiles
     return out

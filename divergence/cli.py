@@ -104,8 +104,7 @@ def guarded(command: Callable[..., int | None]) -> Callable[..., None]:
             render.say("interrupted")
             code = 130
         except BrokenPipeError:  # `| head`: the reader left; stop quietly
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            render.silence_stdout()
             code = 0
         except Exception as exc:  # an internal error: one line, the traceback kept
             if debug:

@@ -29,14 +29,25 @@ SCHEMA_VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def escape_controls(text: str) -> str:
+    """Control characters made visible (`\\x1b`), so event data cannot drive the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def silence_stdout() -> None:
+    """The reader closed the pipe: send what is left to /dev/null, quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def safe(value: Any) -> Text:
     text = "" if value is None else str(value)
-    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+    return Text(escape_controls(text))
 
 
 def say(message: str) -> None:
     """One line on stderr, never wrapped or styled (errors and notes)."""
-    sys.stderr.write(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", message) + "\n")
+    sys.stderr.write(escape_controls(message) + "\n")
     sys.stderr.flush()
 
 
@@ -100,8 +111,7 @@ def reader_may_leave() -> Iterator[None]:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        silence_stdout()
 
 
 def is_terminal() -> bool:
@@ -124,7 +134,7 @@ def csv_cell(value: Any, *, formulas: bool = False, terminal: bool = False) -> s
     if not formulas and text.startswith(_FORMULA_START) and not _NUMBER.match(text):
         text = "'" + text
     if terminal:
-        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\n", "\\n"))
+        text = escape_controls(text.replace("\n", "\\n"))
     return text
 
 
